@@ -1,0 +1,124 @@
+"""The ``selfsup`` command: a thin adapter from the command line to the stage functions.
+
+``dvc.yaml``, the KFP components and people all call these commands; the work happens in the
+library. A :class:`~selfsup.errors.SelfsupError` (bad input, paths, params) prints one clear line
+and exits with code 2; any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from selfsup.config import Params, load_params, profile_params, render_params
+from selfsup.errors import SelfsupError
+from selfsup.store import atomic_write_bytes, atomic_write_json
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets.")
+params_app = typer.Typer(no_args_is_help=True, help="Render and check parameter files.")
+app.add_typer(data_app, name="data")
+app.add_typer(params_app, name="params")
+
+T = TypeVar("T")
+ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
+MetricsOption = Annotated[
+    Path | None, typer.Option("--metrics", help="also write the stage's metrics JSON here")
+]
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; turn a SelfsupError into one line on stderr and exit code 2."""
+    try:
+        return action()
+    except SelfsupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _params(path: Path) -> Params:
+    return _guard(lambda: load_params(path))
+
+
+def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
+    if path is not None:
+        atomic_write_json(path, metrics)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@data_app.command("prepare")
+def data_prepare(
+    out: Annotated[Path, typer.Option(help="dataset directory to write")],
+    params: ParamsOption = Path("params.yaml"),
+    metrics: MetricsOption = None,
+) -> None:
+    """Build a dataset directory (uint8 shards + manifest) from the configured source."""
+    from selfsup.data import prepare
+
+    config = _params(params)
+    _write_metrics(metrics, _guard(lambda: prepare.run(config.data, out)))
+
+
+@app.command()
+def pretrain(
+    data: Annotated[Path, typer.Option(help="prepared dataset directory")],
+    out: Annotated[Path, typer.Option(help="model directory to write")],
+    params: ParamsOption = Path("params.yaml"),
+    checkpoints: Annotated[
+        Path | None, typer.Option(help="checkpoint directory (default: <out>.ckpt)")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
+    metrics: MetricsOption = None,
+) -> None:
+    """Self-supervised pretraining (SimCLR) of an encoder."""
+    from selfsup.train import pretrain as stage
+
+    config = _params(params)
+    result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+    _write_metrics(metrics, result)
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
+    data: Annotated[Path, typer.Option(help="prepared dataset directory")],
+    out: Annotated[Path, typer.Option(help="report directory to write")],
+    params: ParamsOption = Path("params.yaml"),
+    metrics: MetricsOption = None,
+) -> None:
+    """kNN, linear probe, RankMe and ECE of the encoder and of a random-init floor."""
+    from selfsup.evaluate import stage
+
+    config = _params(params)
+    _write_metrics(metrics, _guard(lambda: stage.run(model, data, config.evaluate, out)))
+
+
+@params_app.command("write")
+def params_write(
+    profile: Annotated[str, typer.Option(help="default | gpu | tiny")] = "default",
+    out: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
+) -> None:
+    """Write a profile's complete parameters as YAML (e.g. over params.yaml)."""
+    text = render_params(_guard(lambda: profile_params(profile)))
+    atomic_write_bytes(out, text.encode())
+    typer.echo(f"wrote profile {profile!r} to {out}")
+
+
+@params_app.command("check")
+def params_check(path: Annotated[Path, typer.Argument()] = Path("params.yaml")) -> None:
+    """Validate a params file (unknown keys and out-of-range values are errors)."""
+    _params(path)
+    typer.echo(f"{path}: ok")

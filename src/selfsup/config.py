@@ -1,0 +1,202 @@
+"""Typed parameters: every knob of every stage, its default and its validation, defined once.
+
+``params.yaml`` (read by ``dvc repro``) and the KFP pipeline parameters are *views* of these
+models. The defaults are the ``default`` profile (CPU, real CIFAR-10, ≤ 10 minutes on a 2-core
+machine); :data:`PROFILES` holds the overrides of the other profiles. ``selfsup params write``
+renders a profile to YAML, and a test checks that the committed ``params.yaml`` is that rendering.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from selfsup.errors import ConfigError
+
+CIFAR10_ARCHIVE_ENV = "SELFSUP_CIFAR10_ARCHIVE"
+
+
+class _Strict(BaseModel):
+    """Unknown keys are errors: a typo in params.yaml must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    """``selfsup data prepare``."""
+
+    source: Literal["cifar10-archive", "cifar10-download", "folder", "synthetic"] = (
+        "cifar10-archive"
+    )
+    archive: str | None = Field(
+        None, description=f"CIFAR-10 JPEG-folder archive; empty: ${CIFAR10_ARCHIVE_ENV}"
+    )
+    folder: str | None = Field(None, description="image folder for source=folder")
+    download_root: str = Field(
+        "~/.cache/selfsup/torchvision", description="torchvision download cache"
+    )
+    train_per_class: int | None = Field(None, ge=1, description="stratified subset; null: all")
+    test_per_class: int | None = Field(None, ge=1, description="stratified subset; null: all")
+    test_fraction: float = Field(
+        0.2, gt=0.0, lt=1.0, description="held-out share for a folder without train/test split"
+    )
+    image_size: int = Field(32, ge=8, le=512, description="images are resized to this square")
+    synthetic_classes: int = Field(4, ge=2, le=32)
+    synthetic_train: int = Field(256, ge=1)
+    synthetic_test: int = Field(128, ge=1)
+    on_corrupt: Literal["fail", "skip"] = Field(
+        "fail", description="an unreadable image fails the stage, or is skipped and counted"
+    )
+    shard_size: int = Field(10_000, ge=1)
+    seed: int = 0
+
+
+class AugmentParams(_Strict):
+    """SimCLR view generation (per-sample random parameters)."""
+
+    crop_scale_min: float = Field(0.2, gt=0.0, le=1.0)
+    flip_p: float = Field(0.5, ge=0.0, le=1.0)
+    jitter_p: float = Field(0.8, ge=0.0, le=1.0)
+    jitter_strength: float = Field(0.5, ge=0.0, le=1.0)
+    grayscale_p: float = Field(0.2, ge=0.0, le=1.0)
+    blur_p: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class PretrainParams(_Strict):
+    """``selfsup pretrain``."""
+
+    method: Literal["simclr"] = "simclr"
+    encoder: Literal["convnet", "resnet18_cifar"] = "convnet"
+    convnet_width: int = Field(32, ge=4, description="channels of the first ConvNet block")
+    projector_hidden: int = Field(512, ge=1)
+    projector_out: int = Field(128, ge=1)
+    temperature: float = Field(0.2, gt=0.0)
+    optimizer: Literal["sgd", "lars", "adamw"] = "adamw"
+    lr: float = Field(2e-3, gt=0.0, description="base learning rate for batch size 256")
+    weight_decay: float = Field(1e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    epochs: int = Field(6, ge=1)
+    warmup_epochs: float = Field(0.5, ge=0.0)
+    batch_size: int = Field(256, ge=2)
+    max_images: int | None = Field(None, ge=2, description="images per epoch; null: all")
+    num_workers: int = Field(1, ge=0, description="DataLoader workers making the views")
+    augment: AugmentParams = AugmentParams()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _warmup_within_training(self) -> PretrainParams:
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}")
+        return self
+
+
+class EvaluateParams(_Strict):
+    """``selfsup evaluate``."""
+
+    knn_k: int = Field(200, ge=1)
+    knn_temperature: float = Field(0.07, gt=0.0)
+    rankme_samples: int = Field(25_600, ge=2, description="N rows of the RankMe matrix (max)")
+    probe_epochs: int = Field(100, ge=1, description="full-batch L-BFGS iterations")
+    probe_weight_decay: float = Field(1e-4, ge=0.0)
+    ece_bins: int = Field(10, ge=1)
+    projection_points: int = Field(2_000, ge=10, description="points in the 2-D plot")
+    batch_size: int = Field(512, ge=1)
+    seed: int = 0
+
+
+class Params(_Strict):
+    """All stages' parameters: the content of ``params.yaml``."""
+
+    data: DataParams = DataParams()
+    pretrain: PretrainParams = PretrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # CPU, real CIFAR-10 (10k train images), a small ConvNet: ≤ 10 minutes on 2 cores.
+    "default": {},
+    # One GPU: ResNet-18 (CIFAR stem), full CIFAR-10, the usual SimCLR recipe.
+    "gpu": {
+        "pretrain": {
+            "encoder": "resnet18_cifar",
+            "optimizer": "lars",
+            "lr": 1.2,
+            "weight_decay": 1e-6,
+            "temperature": 0.5,
+            "epochs": 200,
+            "warmup_epochs": 10,
+            "batch_size": 512,
+            "num_workers": 8,
+            "max_images": None,
+            "augment": {"jitter_strength": 0.5, "crop_scale_min": 0.08},
+        },
+    },
+    # Tests: procedural images, a few seconds end to end.
+    "tiny": {
+        "data": {"source": "synthetic", "synthetic_train": 64, "synthetic_test": 32},
+        "pretrain": {
+            "convnet_width": 8,
+            "projector_hidden": 32,
+            "projector_out": 16,
+            "epochs": 2,
+            "warmup_epochs": 0.5,
+            "batch_size": 16,
+            "num_workers": 0,
+        },
+        "evaluate": {"knn_k": 5, "probe_epochs": 10, "projection_points": 32},
+    },
+}
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _validated(raw: dict[str, Any], where: str) -> Params:
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid parameters in {where}: {problems}") from None
+
+
+def profile_params(name: str) -> Params:
+    """The parameters of a named profile (the defaults plus its overrides)."""
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    return _validated(_deep_merge(Params().model_dump(), PROFILES[name]), f"profile {name!r}")
+
+
+def load_params(path: Path) -> Params:
+    """Read and validate a params YAML file; a missing section takes its defaults."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"params file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of stage sections, got {type(raw).__name__}")
+    return _validated(raw, str(path))
+
+
+def render_params(params: Params) -> str:
+    """YAML text of ``params`` (the committed params.yaml is this for the default profile)."""
+    header = (
+        "# Generated by `selfsup params write --profile default`; edit freely, every key is\n"
+        "# validated by selfsup.config (unknown keys are errors).\n"
+    )
+    return header + yaml.safe_dump(params.model_dump(), sort_keys=False)

@@ -1,0 +1,1 @@
+"""Progress reporting and logging."""

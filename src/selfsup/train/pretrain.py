@@ -1,0 +1,216 @@
+"""``selfsup pretrain``: SimCLR on a prepared dataset, with per-epoch checkpoints and resume.
+
+Determinism is per epoch: the shuffling and every augmentation draw of epoch ``e`` come from
+generators seeded with ``(seed, e)``, and the model/optimiser/schedule state is checkpointed at the
+end of each epoch. A run killed after epoch ``e`` and resumed therefore ends with the same weights
+as a run that was never interrupted (tested on CPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from selfsup.config import PretrainParams
+from selfsup.data.augment import TwoViews, simclr_transform
+from selfsup.data.shards import load_split, read_dataset_manifest
+from selfsup.errors import ConfigError
+from selfsup.losses import nt_xent
+from selfsup.models import Encoder, ProjectionHead, build_encoder
+from selfsup.models.artifact import save_encoder
+from selfsup.observe.progress import StepProgress
+from selfsup.store import atomic_directory, atomic_write_json
+from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
+from selfsup.train.lars import LARS
+from selfsup.train.schedule import warmup_cosine
+
+log = logging.getLogger("selfsup.pretrain")
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+def _optimizer(params: PretrainParams, modules: list[nn.Module]) -> torch.optim.Optimizer:
+    """The configured optimiser; lr scales linearly with batch size (base: 256)."""
+    lr = params.lr * params.batch_size / 256
+    weights = [p for m in modules for p in m.parameters()]
+    if params.optimizer == "adamw":
+        return torch.optim.AdamW(weights, lr=lr, weight_decay=params.weight_decay)
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(
+            weights, lr=lr, momentum=params.momentum, weight_decay=params.weight_decay
+        )
+    return LARS(weights, lr=lr, momentum=params.momentum, weight_decay=params.weight_decay)
+
+
+def _training_images(data_dir: Path, params: PretrainParams) -> torch.Tensor:
+    images = load_split(data_dir, "train").images
+    if params.max_images is not None and params.max_images < len(images):
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(params.seed))
+        images = images[order[: params.max_images]]
+    if len(images) < params.batch_size:
+        raise ConfigError(
+            f"pretrain.batch_size={params.batch_size} exceeds the {len(images)} "
+            "training images: lower the batch size or use more data"
+        )
+    return images
+
+
+def _loader(dataset: TwoViews, params: PretrainParams, epoch: int) -> DataLoader[Any]:
+    generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch))
+    return DataLoader(
+        dataset,
+        batch_size=params.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=params.num_workers,
+        generator=generator,
+        persistent_workers=False,
+    )
+
+
+def _train_epoch(
+    encoder: Encoder,
+    projector: ProjectionHead,
+    loader: DataLoader[Any],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    params: PretrainParams,
+    desc: str,
+) -> tuple[float, int]:
+    """One pass over ``loader``; returns (mean loss, images seen)."""
+    encoder.train()
+    projector.train()
+    total_loss, steps, seen = 0.0, 0, 0
+    with StepProgress(len(loader), desc) as bar:
+        started = time.perf_counter()
+        for view1, view2 in loader:
+            x = torch.cat([view1, view2]).float().div_(255.0)
+            z = projector(encoder(x))
+            z1, z2 = z.chunk(2)
+            loss = nt_xent(z1, z2, temperature=params.temperature)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss.item()} at {desc} step {steps}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()  # type: ignore[no-untyped-call]
+            optimizer.step()
+            scheduler.step()
+            total_loss += loss.item()
+            steps += 1
+            seen += len(view1)
+            bar.step(loss=loss.item(), img_s=seen / (time.perf_counter() - started))
+    return total_loss / max(steps, 1), seen
+
+
+def run(
+    data_dir: Path,
+    params: PretrainParams,
+    out: Path,
+    checkpoints: Path | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Pretrain an encoder on ``data_dir``'s train split; write the model directory ``out``.
+
+    ``checkpoints`` (default: ``<out>.ckpt`` beside ``out``) receives ``last.pt`` after every
+    epoch; with ``resume`` the run continues from it. Returns the metrics also written to
+    ``out/metrics.json``: loss per epoch, images/s per epoch, wall time.
+    """
+    out = Path(out)
+    checkpoints = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
+    data_manifest = read_dataset_manifest(data_dir)
+    images = _training_images(data_dir, params)
+    size = int(images.shape[-1])
+
+    torch.manual_seed(params.seed)
+    encoder = build_encoder(params)
+    projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
+    optimizer = _optimizer(params, [encoder, projector])
+    steps_per_epoch = len(images) // params.batch_size
+    total_steps = steps_per_epoch * params.epochs
+    warmup_steps = math.ceil(params.warmup_epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps)
+    )
+    history: dict[str, list[float]] = {
+        "loss_per_epoch": [],
+        "images_per_second": [],
+        "epoch_seconds": [],
+    }
+    start_epoch = 0
+    state = load_checkpoint(checkpoints) if resume else None
+    if state is not None:
+        if state["params"] != params.model_dump():
+            raise ConfigError(
+                f"checkpoint in {checkpoints} was made with other params; "
+                "resume needs the same params (or start without --resume)"
+            )
+        encoder.load_state_dict(state["encoder"])
+        projector.load_state_dict(state["projector"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = state["history"]
+        start_epoch = int(state["epoch"]) + 1
+        log.info("resumed from %s after epoch %d", checkpoints / "last.pt", start_epoch)
+
+    dataset = TwoViews(images, simclr_transform(size, params.augment))
+    for epoch in range(start_epoch, params.epochs):
+        torch.manual_seed(_epoch_seed(params.seed, epoch))  # augmentations when num_workers=0
+        started = time.perf_counter()
+        loss, seen = _train_epoch(
+            encoder,
+            projector,
+            _loader(dataset, params, epoch),
+            optimizer,
+            scheduler,
+            params,
+            f"epoch {epoch + 1}/{params.epochs}",
+        )
+        seconds = time.perf_counter() - started
+        history["loss_per_epoch"].append(loss)
+        history["images_per_second"].append(seen / seconds)
+        history["epoch_seconds"].append(seconds)
+        log.info(
+            "epoch %d/%d loss %.4f %.0f images/s", epoch + 1, params.epochs, loss, seen / seconds
+        )
+        save_checkpoint(
+            checkpoints,
+            {
+                "epoch": epoch,
+                "params": params.model_dump(),
+                "encoder": encoder.state_dict(),
+                "projector": projector.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "history": history,
+            },
+        )
+
+    metrics: dict[str, Any] = {
+        **history,
+        "final_loss": history["loss_per_epoch"][-1],
+        "mean_images_per_second": sum(history["images_per_second"])
+        / len(history["images_per_second"]),
+        "wall_seconds": sum(history["epoch_seconds"]),
+        "epochs": params.epochs,
+        "train_images": len(images),
+    }
+    with atomic_directory(out) as tmp:
+        atomic_write_json(tmp / "metrics.json", metrics)
+        save_encoder(
+            tmp,
+            encoder,
+            params,
+            data=data_manifest["content_hash"],
+            metrics={
+                k: metrics[k] for k in ("final_loss", "wall_seconds", "epochs", "train_images")
+            },
+        )
+    return metrics

@@ -1,0 +1,82 @@
+"""`pretrain` end to end on small data: outputs, resume equivalence, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from selfsup.config import PretrainParams
+from selfsup.errors import ConfigError
+from selfsup.models.artifact import load_encoder
+from selfsup.store import read_manifest
+from selfsup.train import pretrain
+
+PARAMS = PretrainParams(convnet_width=4, projector_hidden=16, projector_out=8, epochs=3,
+                        warmup_epochs=1, batch_size=8, max_images=32, num_workers=0)
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    encoder, _ = load_encoder(model_dir)
+    return encoder.state_dict()
+
+
+def test_writes_model_metrics_and_manifest(tiny_dataset: Path, tmp_path: Path) -> None:
+    metrics = pretrain.run(tiny_dataset, PARAMS, tmp_path / "model")
+    assert len(metrics["loss_per_epoch"]) == 3
+    assert all(torch.isfinite(torch.tensor(metrics["loss_per_epoch"])))
+    assert metrics["mean_images_per_second"] > 0 and metrics["train_images"] == 32
+    manifest = read_manifest(tmp_path / "model", kind="encoder")
+    assert manifest["data"] == read_manifest(tiny_dataset)["content_hash"]
+    assert set(manifest["files"]) == {"encoder.pt", "metrics.json"}
+    assert (tmp_path / "model.ckpt" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_killed_run_resumes_to_identical_weights(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    params = PARAMS.model_copy(update={"num_workers": workers})
+    pretrain.run(tiny_dataset, params, tmp_path / "straight")
+
+    real_save = pretrain.save_checkpoint
+
+    def save_then_die(directory: Path, state: dict[str, Any]) -> Path:
+        path = real_save(directory, state)
+        if state["epoch"] == 0:
+            raise KeyboardInterrupt("simulated kill after epoch 1")
+        return path
+
+    monkeypatch.setattr(pretrain, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.run(tiny_dataset, params, tmp_path / "resumed")
+    assert not (tmp_path / "resumed").exists(), "no model directory from a killed run"
+    monkeypatch.setattr(pretrain, "save_checkpoint", real_save)
+    metrics = pretrain.run(tiny_dataset, params, tmp_path / "resumed", resume=True)
+
+    straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
+    assert straight.keys() == resumed.keys()
+    for name in straight:
+        assert torch.equal(straight[name], resumed[name]), name
+    assert len(metrics["loss_per_epoch"]) == 3
+
+
+def test_resume_with_other_params_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:
+    pretrain.run(tiny_dataset, PARAMS.model_copy(update={"epochs": 1, "warmup_epochs": 0}),
+                 tmp_path / "m")
+    with pytest.raises(ConfigError, match="other params"):
+        pretrain.run(tiny_dataset, PARAMS, tmp_path / "m", resume=True)
+
+
+def test_batch_larger_than_data_is_a_clear_error(tiny_dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="batch_size"):
+        pretrain.run(tiny_dataset, PARAMS.model_copy(update={"batch_size": 64}), tmp_path / "m")
+
+
+def test_training_lowers_the_loss(tiny_dataset: Path, tmp_path: Path) -> None:
+    """Training lowers the SimCLR loss: the last epoch's loss is below the first's."""
+    params = PARAMS.model_copy(update={"epochs": 6, "max_images": 48, "lr": 5e-3})
+    metrics = pretrain.run(tiny_dataset, params, tmp_path / "m")
+    assert metrics["loss_per_epoch"][-1] < metrics["loss_per_epoch"][0]

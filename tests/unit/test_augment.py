@@ -1,0 +1,39 @@
+"""SimCLR views: per-sample random parameters, uint8 in and out, right sizes."""
+
+import torch
+
+from selfsup.config import AugmentParams
+from selfsup.data.augment import TwoViews, simclr_transform
+
+
+def _gradient_images(n: int) -> torch.Tensor:
+    """n identical images with structure everywhere, so any two different crops differ."""
+    ramp = torch.arange(32, dtype=torch.uint8) * 8
+    image = torch.stack([ramp[None, :].expand(32, 32), ramp[:, None].expand(32, 32),
+                         (ramp[None, :] + ramp[:, None]).expand(32, 32)])
+    return image.unsqueeze(0).repeat(n, 1, 1, 1)
+
+
+def test_every_sample_gets_its_own_parameters() -> None:
+    torch.manual_seed(0)
+    dataset = TwoViews(_gradient_images(16), simclr_transform(32, AugmentParams()))
+    views = torch.stack([dataset[i][0] for i in range(16)])
+    distinct = {tuple(v.flatten().tolist()) for v in views}
+    assert len(distinct) == 16, "identical inputs must get different random views"
+    first, second = dataset[0]
+    assert not torch.equal(first, second), "the two views of one image must differ"
+
+
+def test_views_are_uint8_of_the_requested_size() -> None:
+    transform = simclr_transform(24, AugmentParams(blur_p=1.0))
+    view = transform(torch.randint(0, 256, (3, 40, 40), dtype=torch.uint8))
+    assert view.dtype == torch.uint8 and view.shape == (3, 24, 24)
+
+
+def test_no_augmentation_probability_keeps_full_crop_colours() -> None:
+    params = AugmentParams(crop_scale_min=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
+    image = _gradient_images(1)[0]
+    torch.manual_seed(1)
+    # scale=(1,1) may still pick an aspect ratio ≠ 1; the mean colour survives a resize.
+    view = simclr_transform(32, params)(image)
+    assert abs(view.float().mean() - image.float().mean()) < 20

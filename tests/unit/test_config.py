@@ -1,0 +1,57 @@
+"""Typed params: profiles, validation errors, and params.yaml as a view of the defaults."""
+
+from pathlib import Path
+
+import pytest
+
+from selfsup.config import PROFILES, load_params, profile_params, render_params
+from selfsup.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_committed_params_yaml_is_the_default_profile() -> None:
+    assert (REPO / "params.yaml").read_text() == render_params(profile_params("default"))
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_validates_and_round_trips(name: str, tmp_path: Path) -> None:
+    params = profile_params(name)
+    path = tmp_path / "params.yaml"
+    path.write_text(render_params(params))
+    assert load_params(path) == params
+
+
+def test_unknown_key_is_an_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("pretrain:\n  epoch: 3\n")
+    with pytest.raises(ConfigError, match=r"pretrain\.epoch"):
+        load_params(path)
+
+
+def test_out_of_range_value_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("pretrain:\n  temperature: -1\n")
+    with pytest.raises(ConfigError, match=r"pretrain\.temperature"):
+        load_params(path)
+
+
+def test_warmup_longer_than_training_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("pretrain:\n  epochs: 2\n  warmup_epochs: 3\n")
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        load_params(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_unknown_profile() -> None:
+    with pytest.raises(ConfigError, match="unknown profile"):
+        profile_params("huge")

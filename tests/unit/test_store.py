@@ -1,0 +1,56 @@
+"""Atomic writes and manifests: nothing half-written is ever visible; tampering is detected."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from selfsup.errors import IntegrityError
+from selfsup.store import atomic_directory, atomic_write_json, read_manifest, write_manifest
+
+
+def test_failed_directory_write_leaves_previous_content(tmp_path: Path) -> None:
+    final = tmp_path / "artifact"
+    with atomic_directory(final) as tmp:
+        (tmp / "a.txt").write_text("first")
+    with pytest.raises(RuntimeError), atomic_directory(final) as tmp:
+        (tmp / "a.txt").write_text("second, half done")
+        raise RuntimeError("killed")
+    assert (final / "a.txt").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact"]  # no temp left behind
+
+
+def test_directory_replaced_on_success(tmp_path: Path) -> None:
+    final = tmp_path / "artifact"
+    for content in ("one", "two"):
+        with atomic_directory(final) as tmp:
+            (tmp / "a.txt").write_text(content)
+    assert (final / "a.txt").read_text() == "two"
+
+
+def test_atomic_json_round_trip(tmp_path: Path) -> None:
+    atomic_write_json(tmp_path / "m.json", {"b": 1, "a": [1.5]})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"a": [1.5], "b": 1}
+
+
+def test_manifest_detects_changed_and_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.bin").write_bytes(b"abc")
+    manifest = write_manifest(tmp_path, "thing", {"p": 1}, extra="field")
+    assert manifest["files"] == {
+        "sub/x.bin": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    }
+    assert read_manifest(tmp_path, kind="thing")["extra"] == "field"
+    with pytest.raises(IntegrityError, match="expected a 'model'"):
+        read_manifest(tmp_path, kind="model")
+    (tmp_path / "sub" / "x.bin").write_bytes(b"abd")
+    with pytest.raises(IntegrityError, match="does not match"):
+        read_manifest(tmp_path)
+    (tmp_path / "sub" / "x.bin").unlink()
+    with pytest.raises(IntegrityError, match="missing"):
+        read_manifest(tmp_path)
+
+
+def test_directory_without_manifest(tmp_path: Path) -> None:
+    with pytest.raises(IntegrityError, match="no manifest.json"):
+        read_manifest(tmp_path)
