@@ -14,8 +14,16 @@ from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
 from selfsup.train import pretrain
 
-PARAMS = PretrainParams(convnet_width=4, projector_hidden=16, projector_out=8, epochs=3,
-                        warmup_epochs=1, batch_size=8, max_images=32, num_workers=0)
+PARAMS = PretrainParams(
+    convnet_width=4,
+    projector_hidden=16,
+    projector_out=8,
+    epochs=3,
+    warmup_epochs=1,
+    batch_size=8,
+    max_images=32,
+    num_workers=0,
+)
 
 
 def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -30,8 +38,12 @@ def test_writes_model_metrics_and_manifest(tiny_dataset: Path, tmp_path: Path) -
     assert metrics["mean_images_per_second"] > 0 and metrics["train_images"] == 32
     manifest = read_manifest(tmp_path / "model", kind="encoder")
     assert manifest["data"] == read_manifest(tiny_dataset)["content_hash"]
-    assert set(manifest["files"]) == {"encoder.pt", "metrics.json"}
-    assert (tmp_path / "model.ckpt" / "last.pt").is_file()
+    assert set(manifest["files"]) == {"encoder.pt", "metrics.json", "loss.csv"}
+    key = pretrain.run_key(PARAMS, manifest["data"])
+    assert (tmp_path / "model.ckpt" / key / "last.pt").is_file()
+    assert (tmp_path / "model" / "loss.csv").read_text().splitlines()[
+        0
+    ] == "epoch,loss,images_per_second"
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -63,11 +75,15 @@ def test_killed_run_resumes_to_identical_weights(
     assert len(metrics["loss_per_epoch"]) == 3
 
 
-def test_resume_with_other_params_is_refused(tiny_dataset: Path, tmp_path: Path) -> None:
-    pretrain.run(tiny_dataset, PARAMS.model_copy(update={"epochs": 1, "warmup_epochs": 0}),
-                 tmp_path / "m")
-    with pytest.raises(ConfigError, match="other params"):
-        pretrain.run(tiny_dataset, PARAMS, tmp_path / "m", resume=True)
+def test_resume_never_continues_a_run_of_other_params(tiny_dataset: Path, tmp_path: Path) -> None:
+    short = PARAMS.model_copy(update={"epochs": 1, "warmup_epochs": 0})
+    pretrain.run(tiny_dataset, short, tmp_path / "m")
+    metrics = pretrain.run(tiny_dataset, PARAMS, tmp_path / "m", resume=True)
+    assert len(metrics["loss_per_epoch"]) == 3  # started afresh: three epochs run here
+    fresh = pretrain.run(tiny_dataset, PARAMS, tmp_path / "fresh")
+    assert metrics["loss_per_epoch"] == fresh["loss_per_epoch"]
+    keys = [p.name for p in (tmp_path / "m.ckpt").iterdir()]
+    assert keys == [pretrain.run_key(PARAMS, read_manifest(tiny_dataset)["content_hash"])]
 
 
 def test_batch_larger_than_data_is_a_clear_error(tiny_dataset: Path, tmp_path: Path) -> None:

@@ -9,8 +9,13 @@ from selfsup.data.augment import TwoViews, simclr_transform
 def _gradient_images(n: int) -> torch.Tensor:
     """n identical images with structure everywhere, so any two different crops differ."""
     ramp = torch.arange(32, dtype=torch.uint8) * 8
-    image = torch.stack([ramp[None, :].expand(32, 32), ramp[:, None].expand(32, 32),
-                         (ramp[None, :] + ramp[:, None]).expand(32, 32)])
+    image = torch.stack(
+        [
+            ramp[None, :].expand(32, 32),
+            ramp[:, None].expand(32, 32),
+            (ramp[None, :] + ramp[:, None]).expand(32, 32),
+        ]
+    )
     return image.unsqueeze(0).repeat(n, 1, 1, 1)
 
 

@@ -1,5 +1,6 @@
 """Warm-up + cosine schedule values and LARS against its update formula."""
 
+import itertools
 import math
 
 import pytest
@@ -17,7 +18,7 @@ def test_warmup_is_linear_then_cosine_reaches_zero() -> None:
     assert warmup_cosine(midpoint, total, warmup) == pytest.approx(0.5)
     assert warmup_cosine(total, total, warmup) == pytest.approx(0.0, abs=1e-12)
     values = [warmup_cosine(s, total, warmup) for s in range(warmup, total)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_no_warmup_starts_at_full_rate() -> None:

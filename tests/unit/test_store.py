@@ -1,6 +1,8 @@
 """Atomic writes and manifests: nothing half-written is ever visible; tampering is detected."""
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -52,5 +54,16 @@ def test_manifest_detects_changed_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_directory_without_manifest(tmp_path: Path) -> None:
-    with pytest.raises(IntegrityError, match="no manifest.json"):
+    with pytest.raises(IntegrityError, match=r"no manifest\.json"):
         read_manifest(tmp_path)
+
+
+def test_published_files_follow_the_umask_not_mkstemp(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "artifact") as tmp:
+            atomic_write_json(tmp / "m.json", {})
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "artifact").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "artifact" / "m.json").stat().st_mode) == 0o644

@@ -48,8 +48,10 @@ def calibration_from_confidences(
     if bins < 1:
         raise SelfsupError(f"ECE needs at least one bin, got {bins}")
     if confidences.ndim != 1 or correct.shape != confidences.shape:
-        raise SelfsupError(f"ECE needs [N] confidences and [N] correctness, got "
-                           f"{tuple(confidences.shape)} and {tuple(correct.shape)}")
+        raise SelfsupError(
+            f"ECE needs [N] confidences and [N] correctness, got "
+            f"{tuple(confidences.shape)} and {tuple(correct.shape)}"
+        )
     conf = confidences.detach().double().cpu()
     hit = correct.detach().double().cpu()
     n = len(conf)
@@ -61,13 +63,15 @@ def calibration_from_confidences(
     table = []
     for b in range(bins):
         count = int(counts[b])
-        table.append(ReliabilityBin(
-            lower=b / bins,
-            upper=(b + 1) / bins,
-            count=count,
-            accuracy=float(hit_sum[b] / count) if count else float("nan"),
-            confidence=float(conf_sum[b] / count) if count else float("nan"),
-        ))
+        table.append(
+            ReliabilityBin(
+                lower=b / bins,
+                upper=(b + 1) / bins,
+                count=count,
+                accuracy=float(hit_sum[b] / count) if count else float("nan"),
+                confidence=float(conf_sum[b] / count) if count else float("nan"),
+            )
+        )
     return Calibration(ece=ece, bins=table)
 
 
@@ -76,7 +80,9 @@ def expected_calibration_error(
 ) -> Calibration:
     """ECE of class ``probabilities`` ``[N, C]`` against true ``labels`` ``[N]`` (top-label)."""
     if probabilities.ndim != 2 or labels.shape != (probabilities.shape[0],):
-        raise SelfsupError(f"ECE needs [N,C] probabilities and [N] labels, got "
-                           f"{tuple(probabilities.shape)} and {tuple(labels.shape)}")
+        raise SelfsupError(
+            f"ECE needs [N,C] probabilities and [N] labels, got "
+            f"{tuple(probabilities.shape)} and {tuple(labels.shape)}"
+        )
     confidence, predicted = probabilities.max(dim=1)
     return calibration_from_confidences(confidence, predicted == labels, bins)

@@ -36,8 +36,9 @@ def _check_inputs(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.
             f"{tuple(queries.shape)}"
         )
     if bank_labels.shape != (bank.shape[0],):
-        raise SelfsupError(f"bank labels {tuple(bank_labels.shape)} do not match the bank "
-                           f"{tuple(bank.shape)}")
+        raise SelfsupError(
+            f"bank labels {tuple(bank_labels.shape)} do not match the bank {tuple(bank.shape)}"
+        )
     if len(bank) == 0:
         raise SelfsupError("kNN needs a non-empty bank of labelled features")
     if bool((bank_labels < 0).any()):
@@ -63,8 +64,10 @@ def knn_classify(
     """
     _check_inputs(bank, bank_labels, queries)
     if k < 1 or temperature <= 0 or batch_size < 1:
-        raise SelfsupError(f"kNN needs k ≥ 1, temperature > 0, batch_size ≥ 1; got {k}, "
-                           f"{temperature}, {batch_size}")
+        raise SelfsupError(
+            f"kNN needs k ≥ 1, temperature > 0, batch_size ≥ 1; got {k}, "
+            f"{temperature}, {batch_size}"
+        )
     classes = int(bank_labels.max()) + 1 if num_classes is None else num_classes
     if int(bank_labels.max()) >= classes:
         raise SelfsupError(f"bank label {int(bank_labels.max())} ≥ num_classes={classes}")
@@ -101,8 +104,9 @@ def per_class_accuracy(
     Shows which classes the representation separates: a mean accuracy hides a collapsed class.
     """
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise SelfsupError(f"labels must lie in [0, {num_classes}), got "
-                           f"[{int(labels.min())}, {int(labels.max())}]")
+        raise SelfsupError(
+            f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]"
+        )
     correct = (predictions == labels).double()
     totals = torch.bincount(labels, minlength=num_classes).double()
     hits = torch.zeros(num_classes, dtype=torch.float64).scatter_add_(0, labels, correct)

@@ -28,8 +28,9 @@ class LinearProbe:
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """Class logits ``[N, C]`` of raw (unstandardised) ``features`` ``[N, D]``."""
         if features.ndim != 2 or features.shape[1] != self.mean.shape[0]:
-            raise SelfsupError(f"probe expects [N,{self.mean.shape[0]}] features, got "
-                               f"{tuple(features.shape)}")
+            raise SelfsupError(
+                f"probe expects [N,{self.mean.shape[0]}] features, got {tuple(features.shape)}"
+            )
         x = (features.to(self.mean.dtype) - self.mean) / self.std
         return x @ self.weight.T + self.bias
 
@@ -64,11 +65,15 @@ def fit_linear_probe(
     features' device: deterministic and free of float32 stalls near the optimum.
     """
     if features.ndim != 2 or labels.shape != (features.shape[0],) or len(features) == 0:
-        raise SelfsupError(f"probe needs non-empty [N,D] features and [N] labels, got "
-                           f"{tuple(features.shape)} and {tuple(labels.shape)}")
+        raise SelfsupError(
+            f"probe needs non-empty [N,D] features and [N] labels, got "
+            f"{tuple(features.shape)} and {tuple(labels.shape)}"
+        )
     if bool((labels < 0).any()):
         raise SelfsupError("probe labels contain unlabeled (-1) samples")
     classes = int(labels.max()) + 1 if num_classes is None else num_classes
+    if int(labels.max()) >= classes:
+        raise SelfsupError(f"probe label {int(labels.max())} ≥ num_classes={classes}")
     x = features.double()
     mean, std = _standardisation(x)
     x = (x - mean) / std
@@ -76,18 +81,28 @@ def fit_linear_probe(
     weight = torch.zeros(classes, x.shape[1], dtype=x.dtype, device=x.device, requires_grad=True)
     bias = torch.zeros(classes, dtype=x.dtype, device=x.device, requires_grad=True)
     optimizer = torch.optim.LBFGS(
-        [weight, bias], lr=1.0, max_iter=epochs, history_size=20,
-        line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12,
+        [weight, bias],
+        lr=1.0,
+        max_iter=epochs,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
     )
+
+    def objective() -> torch.Tensor:
+        return F.cross_entropy(x @ weight.T + bias, y) + 0.5 * weight_decay * weight.pow(2).sum()
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = F.cross_entropy(x @ weight.T + bias, y) + 0.5 * weight_decay * weight.pow(2).sum()
+        loss = objective()
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
     with torch.enable_grad():
         optimizer.step(closure)  # type: ignore[no-untyped-call]
-        final = float(closure())
-    return LinearProbe(mean=mean, std=std, weight=weight.detach(), bias=bias.detach(),
-                       final_loss=final)
+    with torch.no_grad():
+        final = float(objective())
+    return LinearProbe(
+        mean=mean, std=std, weight=weight.detach(), bias=bias.detach(), final_loss=final
+    )

@@ -123,11 +123,17 @@ def _comparison_plot(metrics: Mapping[str, Any]) -> str:
         ax_acc.bar([i + offset for i in range(len(names))], values, width, label=_LABELS[enc])
         ax_rank.bar([offset], [metrics[enc]["rankme"]], width, label=_LABELS[enc])
     ax_acc.set_xticks(range(len(names)), [n.replace("_", " ") for n in names])
-    ax_acc.set(ylim=(0, 1), ylabel="test accuracy", title="Accuracy (trained vs floor)")
+    ax_acc.set(ylim=(0, 1.15), ylabel="test accuracy", title="Accuracy (trained vs floor)")
     if not names:
-        ax_acc.text(0.5, 0.5, "unlabeled data: no accuracy", ha="center", va="center",
-                    transform=ax_acc.transAxes)
-    ax_acc.legend()
+        ax_acc.text(
+            0.5,
+            0.5,
+            "unlabeled data: no accuracy",
+            ha="center",
+            va="center",
+            transform=ax_acc.transAxes,
+        )
+    ax_acc.legend(loc="upper center", ncols=2, fontsize="small")
     ax_rank.set_xticks([0], ["RankMe"])
     ax_rank.set(title="Effective rank")
     return _png(fig)
@@ -154,10 +160,13 @@ def _projection_plot(coords: torch.Tensor, labels: torch.Tensor, class_names: li
 
 
 def _colormap(n: int) -> Any:
+    """``color(i)`` for class i of n: tab10/tab20's distinct colours, viridis beyond 20."""
     from matplotlib import colormaps
 
-    return colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "viridis"].resampled(
-        max(n, 1))
+    if n <= 20:
+        listed = colormaps["tab10" if n <= 10 else "tab20"]
+        return lambda i: listed(i)
+    return lambda i: colormaps["viridis"](i / (n - 1))
 
 
 def _per_class_plot(per_class: Mapping[str, list[float]], class_names: list[str]) -> str:
@@ -169,8 +178,8 @@ def _per_class_plot(per_class: Mapping[str, list[float]], class_names: list[str]
         values = [0.0 if math.isnan(v) else v for v in per_class[enc]]
         ax.bar([i + offset for i in range(n)], values, width, label=_LABELS[enc])
     ax.set_xticks(range(n), _names(class_names, n), rotation=45, ha="right")
-    ax.set(ylim=(0, 1), ylabel="kNN top-1", title="Per-class kNN accuracy (test)")
-    ax.legend()
+    ax.set(ylim=(0, 1.15), ylabel="kNN top-1", title="Per-class kNN accuracy (test)")
+    ax.legend(loc="upper center", ncols=2, fontsize="small")
     return _png(fig)
 
 
@@ -182,11 +191,21 @@ def _reliability_plot(reliability: Mapping[str, Calibration]) -> str:
         bins = cal.bins
         centers = [(b.lower + b.upper) / 2 for b in bins]
         accs = [0.0 if b.count == 0 else b.accuracy for b in bins]
-        ax.bar(centers, accs, width=bins[0].upper - bins[0].lower, edgecolor="black",
-               alpha=0.7, label="accuracy")
+        ax.bar(
+            centers,
+            accs,
+            width=bins[0].upper - bins[0].lower,
+            edgecolor="black",
+            alpha=0.7,
+            label="accuracy",
+        )
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence",
-               title=f"{_LABELS[enc]} probe (ECE {cal.ece:.3f})")
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel="confidence",
+            title=f"{_LABELS[enc]} probe (ECE {cal.ece:.3f})",
+        )
         ax.legend(fontsize="small", loc="upper left")
     axes[0].set_ylabel("accuracy")
     return _png(fig)
@@ -246,29 +265,49 @@ def render_report(data: ReportData) -> str:
     metrics = data.metrics
     sections = []
     if data.loss_per_epoch is not None:
-        sections.append(_section("Pretraining", _img(_loss_plot(data.loss_per_epoch),
-                                                     "pretraining loss per epoch")))
+        sections.append(
+            _section(
+                "Pretraining", _img(_loss_plot(data.loss_per_epoch), "pretraining loss per epoch")
+            )
+        )
     else:
         sections.append(_section("Pretraining", _note(data.loss_note)))
     intro = (
         "The random-init row is the same architecture with freshly initialised weights, "
         "evaluated identically: the floor that pretraining has to beat."
     )
-    comparison = f"<p>{html.escape(intro)}</p>" + _img(_comparison_plot(metrics),
-                                                        "trained vs random-init")
+    comparison = f"<p>{html.escape(intro)}</p>" + _img(
+        _comparison_plot(metrics), "trained vs random-init"
+    )
     if not metrics.get("labeled", False):
-        comparison += _note("Unlabeled data: only RankMe (label-free) was computed.")
+        comparison += _note(
+            "Unlabeled data (some or all labels are -1): only the label-free RankMe was computed."
+        )
     sections.append(_section("Trained vs random initialisation", comparison))
     if data.projection is not None and data.projection_labels is not None:
-        sections.append(_section("Embedding projection", _img(
-            _projection_plot(data.projection, data.projection_labels, data.class_names),
-            "PCA projection of test embeddings")))
+        sections.append(
+            _section(
+                "Embedding projection",
+                _img(
+                    _projection_plot(data.projection, data.projection_labels, data.class_names),
+                    "PCA projection of test embeddings",
+                ),
+            )
+        )
     if data.per_class is not None:
-        sections.append(_section("Per-class kNN accuracy", _img(
-            _per_class_plot(data.per_class, data.class_names), "per-class kNN accuracy")))
+        sections.append(
+            _section(
+                "Per-class kNN accuracy",
+                _img(_per_class_plot(data.per_class, data.class_names), "per-class kNN accuracy"),
+            )
+        )
     if data.reliability is not None:
-        sections.append(_section("Linear-probe calibration", _img(
-            _reliability_plot(data.reliability), "reliability diagrams")))
+        sections.append(
+            _section(
+                "Linear-probe calibration",
+                _img(_reliability_plot(data.reliability), "reliability diagrams"),
+            )
+        )
     sections.append(_section("Metrics", _table(list(flatten_metrics(metrics)))))
     sections.append(_section("Lineage", _table(sorted(data.lineage.items()))))
     return (
@@ -295,21 +334,34 @@ def write_plot_data(root: Path, data: ReportData) -> list[Path]:
     written: list[Path] = []
     if data.per_class is not None:
         n = len(data.per_class["trained"])
-        rows = [[name, _blank_nan(t), _blank_nan(r)] for name, t, r in zip(
-            _names(data.class_names, n), data.per_class["trained"],
-            data.per_class["random_init"], strict=True)]
+        rows = [
+            [name, _blank_nan(t), _blank_nan(r)]
+            for name, t, r in zip(
+                _names(data.class_names, n),
+                data.per_class["trained"],
+                data.per_class["random_init"],
+                strict=True,
+            )
+        ]
         path = Path(root) / PLOTS_DIR / "per_class.csv"
         atomic_write_bytes(path, _csv_bytes(["class", "trained", "random_init"], rows))
         written.append(path)
     if data.reliability is not None:
         rows = [
-            [enc, round((b.lower + b.upper) / 2, 6), b.count, _blank_nan(b.confidence),
-             _blank_nan(b.accuracy)]
-            for enc in ENCODERS for b in data.reliability[enc].bins
+            [
+                enc,
+                round((b.lower + b.upper) / 2, 6),
+                b.count,
+                _blank_nan(b.confidence),
+                _blank_nan(b.accuracy),
+            ]
+            for enc in ENCODERS
+            for b in data.reliability[enc].bins
         ]
         path = Path(root) / PLOTS_DIR / "reliability.csv"
-        atomic_write_bytes(path, _csv_bytes(
-            ["encoder", "bin_center", "count", "confidence", "accuracy"], rows))
+        atomic_write_bytes(
+            path, _csv_bytes(["encoder", "bin_center", "count", "confidence", "accuracy"], rows)
+        )
         written.append(path)
     return written
 

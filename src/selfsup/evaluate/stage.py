@@ -102,14 +102,27 @@ def evaluate_encoder(
     runner = _OnDevice(encoder, device or _device())
     train_f = embed(runner, train.images, params.batch_size)
     test_f = embed(runner, test.images, params.batch_size)
-    rank = rankme(train_f if len(train_f) else test_f, max_samples=params.rankme_samples,
-                  seed=params.seed)
+    rank = rankme(
+        train_f if len(train_f) else test_f, max_samples=params.rankme_samples, seed=params.seed
+    )
     if not labeled:
         return EncoderEvaluation(train_f, test_f, rank)
-    knn = knn_classify(train_f, train.labels, test_f, num_classes=num_classes, k=params.knn_k,
-                       temperature=params.knn_temperature, batch_size=params.batch_size)
-    probe = fit_linear_probe(train_f, train.labels, num_classes=num_classes,
-                             epochs=params.probe_epochs, weight_decay=params.probe_weight_decay)
+    knn = knn_classify(
+        train_f,
+        train.labels,
+        test_f,
+        num_classes=num_classes,
+        k=params.knn_k,
+        temperature=params.knn_temperature,
+        batch_size=params.batch_size,
+    )
+    probe = fit_linear_probe(
+        train_f,
+        train.labels,
+        num_classes=num_classes,
+        epochs=params.probe_epochs,
+        weight_decay=params.probe_weight_decay,
+    )
     proba = probe.predict_proba(test_f)
     return EncoderEvaluation(
         train_features=train_f,
@@ -233,13 +246,22 @@ def run(model_dir: Path, data_dir: Path, params: EvaluateParams, out: Path) -> d
     num_classes = _num_classes(class_names, train, test) if labeled else len(class_names)
     device = _device()
     results = {
-        name: evaluate_encoder(enc, train, test, params, labeled=labeled,
-                               num_classes=num_classes, device=device)
-        for name, enc in (("trained", encoder),
-                          ("random_init", random_init_encoder(pretrain, params.seed)))
+        name: evaluate_encoder(
+            enc, train, test, params, labeled=labeled, num_classes=num_classes, device=device
+        )
+        for name, enc in (
+            ("trained", encoder),
+            ("random_init", random_init_encoder(pretrain, params.seed)),
+        )
     }
-    metrics = build_metrics(results["trained"], results["random_init"], params,
-                            labeled=labeled, num_classes=num_classes, class_names=class_names)
+    metrics = build_metrics(
+        results["trained"],
+        results["random_init"],
+        params,
+        labeled=labeled,
+        num_classes=num_classes,
+        class_names=class_names,
+    )
     lineage = {
         "model": str(model_manifest["content_hash"]),
         "data": str(data_manifest["content_hash"]),
@@ -248,12 +270,25 @@ def run(model_dir: Path, data_dir: Path, params: EvaluateParams, out: Path) -> d
         "encoder": pretrain.encoder,
         "device": device.type,
     }
-    report = _report_data(results["trained"], results["random_init"], metrics, test,
-                          model_dir=model_dir, lineage=lineage, class_names=class_names,
-                          params=params)
+    report = _report_data(
+        results["trained"],
+        results["random_init"],
+        metrics,
+        test,
+        model_dir=model_dir,
+        lineage=lineage,
+        class_names=class_names,
+        params=params,
+    )
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / METRICS_NAME, metrics)
         write_report(tmp, report)
-        write_manifest(tmp, EVALUATION_KIND, params.model_dump(),
-                       model=lineage["model"], data=lineage["data"], device=device.type)
+        write_manifest(
+            tmp,
+            EVALUATION_KIND,
+            params.model_dump(),
+            model=lineage["model"],
+            data=lineage["data"],
+            device=device.type,
+        )
     return metrics

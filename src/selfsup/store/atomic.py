@@ -21,6 +21,21 @@ from typing import Any
 _CHUNK = 1 << 20
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _publishable(path: Path, mode: int) -> None:
+    """Give a temp file/dir the permissions a plain ``open``/``mkdir`` would have.
+
+    ``mkstemp``/``mkdtemp`` create owner-only entries (0600/0700); published artifacts must be
+    readable by other users of a shared volume (a Kubeflow pod runs as another uid).
+    """
+    os.chmod(path, mode & ~_umask())
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -36,6 +51,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        _publishable(Path(tmp), 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -63,6 +79,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    _publishable(tmp, 0o777)
     try:
         yield tmp
     except BaseException:

@@ -8,8 +8,11 @@ as a run that was never interrupted (tested on CPU).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,12 @@ from selfsup.train.lars import LARS
 from selfsup.train.schedule import warmup_cosine
 
 log = logging.getLogger("selfsup.pretrain")
+
+
+def run_key(params: PretrainParams, data_hash: str) -> str:
+    """Identifies one training run: its params and the exact data it reads."""
+    blob = json.dumps({"params": params.model_dump(), "data": data_hash}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -119,13 +128,16 @@ def run(
 ) -> dict[str, Any]:
     """Pretrain an encoder on ``data_dir``'s train split; write the model directory ``out``.
 
-    ``checkpoints`` (default: ``<out>.ckpt`` beside ``out``) receives ``last.pt`` after every
-    epoch; with ``resume`` the run continues from it. Returns the metrics also written to
+    Checkpoints go to ``<checkpoints>/<run key>/last.pt`` after every epoch (``checkpoints``
+    defaults to ``<out>.ckpt``); the run key hashes the params and the data's content hash, so
+    ``resume`` continues only a run of exactly this training and otherwise starts afresh — which
+    makes ``--resume`` safe to leave on in ``dvc.yaml``. Returns the metrics also written to
     ``out/metrics.json``: loss per epoch, images/s per epoch, wall time.
     """
     out = Path(out)
-    checkpoints = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     data_manifest = read_dataset_manifest(data_dir)
+    root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
+    checkpoints = root / run_key(params, data_manifest["content_hash"])
     images = _training_images(data_dir, params)
     size = int(images.shape[-1])
 
@@ -204,6 +216,7 @@ def run(
     }
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "metrics.json", metrics)
+        _write_loss_csv(tmp / "loss.csv", history)
         save_encoder(
             tmp,
             encoder,
@@ -213,4 +226,18 @@ def run(
                 k: metrics[k] for k in ("final_loss", "wall_seconds", "epochs", "train_images")
             },
         )
+    for stale in root.iterdir():  # checkpoints of other params/data can never be resumed
+        if stale != checkpoints and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     return metrics
+
+
+def _write_loss_csv(path: Path, history: dict[str, list[float]]) -> None:
+    """Per-epoch loss and throughput as CSV, for `dvc plots`."""
+    rows = ["epoch,loss,images_per_second"] + [
+        f"{i + 1},{loss:.6f},{ips:.1f}"
+        for i, (loss, ips) in enumerate(
+            zip(history["loss_per_epoch"], history["images_per_second"], strict=True)
+        )
+    ]
+    path.write_text("\n".join(rows) + "\n")

@@ -1,0 +1,55 @@
+# Two entry points, both from a fresh clone:
+#   make run   — set up, then `dvc repro` the default chain (data → pretrain → evaluate)
+#   make test  — set up (Python + system packages the tests need), lint, type-check, test
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+# DVC must not phone home: this machine (and many clusters) have no internet.
+export DVC_NO_ANALYTICS := 1
+# Tests of a CLI subprocess run faster without bytecode churn in src/.
+export PYTHONDONTWRITEBYTECODE := 1
+PYTEST_ARGS ?=
+
+.PHONY: run test venv lint typecheck check-archive system-deps bench clean
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check \
+		-c requirements/constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# The default chain reads real CIFAR-10 from a local archive (see README).
+check-archive:
+	@if [ -z "$$SELFSUP_CIFAR10_ARCHIVE" ] && ! grep -qE '^\s+archive: \S' params.yaml \
+		&& grep -qE '^\s+source: cifar10-archive' params.yaml; then \
+		echo "error: set SELFSUP_CIFAR10_ARCHIVE to the CIFAR-10 JPEG archive" \
+		     "(e.g. export SELFSUP_CIFAR10_ARCHIVE=/data/cifar10-jpg.tar.gz)" >&2; exit 2; fi
+
+run: venv check-archive
+	$(BIN)/dvc repro
+	$(BIN)/dvc metrics show
+
+# No system services are needed yet; S3 (Ceph RGW) and the Pushgateway join with their issue.
+system-deps:
+	@true
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: venv
+	$(BIN)/mypy src/selfsup
+
+test: venv system-deps lint typecheck
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/pretrain_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,140 @@
+"""Images/s of one SimCLR training step: selfsup vs lightly, measured in the same run.
+
+Both sides train the same encoder + projector with the same batch size, optimiser, number of
+DataLoader workers and augmentation recipe (random resized crop, flip, colour jitter, grayscale):
+  * selfsup: ``TwoViews`` + ``simclr_transform`` (torchvision v2 on uint8 tensors) + ``nt_xent``;
+  * lightly (baseline): ``SimCLRTransform`` on PIL images + ``NTXentLoss`` in a plain loop.
+A step covers making the views (in the DataLoader), forward, backward and the optimiser step.
+Prints images/s of each and their ratio (selfsup / lightly; > 1 means selfsup is faster).
+
+    python bench/pretrain_throughput.py [--steps 20] [--batch-size 256] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightly.loss import NTXentLoss
+from lightly.transforms import SimCLRTransform
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.v2 import functional as TF
+
+from selfsup.config import AugmentParams, PretrainParams
+from selfsup.data.augment import TwoViews, simclr_transform
+from selfsup.losses import nt_xent
+from selfsup.models import ProjectionHead, build_encoder
+
+
+class LightlyViews(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """The baseline's data path: PIL images through lightly's SimCLRTransform."""
+
+    def __init__(self, images: torch.Tensor, augment: AugmentParams) -> None:
+        self.images = [TF.to_pil_image(image) for image in images]
+        self.transform = SimCLRTransform(
+            input_size=32,
+            cj_prob=augment.jitter_p,
+            cj_strength=augment.jitter_strength,
+            min_scale=augment.crop_scale_min,
+            random_gray_scale=augment.grayscale_p,
+            gaussian_blur=augment.blur_p,
+            hf_prob=augment.flip_p,
+            normalize=None,
+        )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        first, second = self.transform(self.images[index])
+        return first, second
+
+
+def _measure(
+    loader: DataLoader[Any],
+    to_float: Callable[[torch.Tensor], torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    params: PretrainParams,
+    steps: int,
+    warmup: int,
+) -> float:
+    torch.manual_seed(0)
+    encoder = build_encoder(params)
+    projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *projector.parameters()], lr=1e-3)
+    seen, started = 0, 0.0
+    batches = iter(loader)
+    for step in range(warmup + steps):
+        if step == warmup:
+            started, seen = time.perf_counter(), 0
+        view1, view2 = next(batches)
+        z1, z2 = projector(encoder(to_float(torch.cat([view1, view2])))).chunk(2)
+        loss = loss_fn(z1, z2)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        seen += len(view1)
+    return seen / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--encoder", default="convnet", choices=["convnet", "resnet18_cifar"])
+    args = parser.parse_args()
+
+    params = PretrainParams(encoder=args.encoder, batch_size=args.batch_size)
+    n_images = args.batch_size * (args.steps + args.warmup)
+    images = torch.randint(
+        0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+
+    def loader(dataset: Dataset[Any]) -> DataLoader[Any]:
+        return DataLoader(
+            dataset,
+            batch_size=args.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=args.workers,
+            generator=torch.Generator().manual_seed(0),
+        )
+
+    ours = _measure(
+        loader(TwoViews(images, simclr_transform(32, params.augment))),
+        lambda x: x.float().div_(255.0),
+        lambda a, b: nt_xent(a, b, params.temperature),
+        params,
+        args.steps,
+        args.warmup,
+    )
+    lightly_loss = NTXentLoss(temperature=params.temperature)
+    theirs = _measure(
+        loader(LightlyViews(images, params.augment)),
+        lambda x: x,
+        lightly_loss,
+        params,
+        args.steps,
+        args.warmup,
+    )
+    result = {
+        "encoder": args.encoder,
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "steps": args.steps,
+        "threads": torch.get_num_threads(),
+        "selfsup_images_per_s": round(ours, 1),
+        "lightly_images_per_s": round(theirs, 1),
+        "ratio_selfsup_over_lightly": round(ours / theirs, 3),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""Safe reading of a CIFAR-10-style JPEG-folder archive (``.tar`` / ``.tar.gz``).
+
+The archive is streamed with :mod:`tarfile` and its image members are read into memory; nothing is
+extracted to disk. An archive is untrusted input: a member with an absolute path, a ``..``
+component, or one that is a link, device or FIFO could make a careless extractor write outside its
+target, so *any* such member refuses the whole archive (a :class:`~selfsup.errors.DataError`
+naming the member) before a single image is returned.
+
+Layout: ``<prefix?>/<split>/<class>/<image>`` with split ``train`` or ``test`` and an optional
+prefix of any depth (a top-level folder, as ``git archive`` or GitHub zips add), shared by all
+images. Other files (a README, ``.DS_Store``) are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from selfsup.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+LAYOUT_HINT = "expected <prefix?>/train/<class>/<image> and <prefix?>/test/<class>/<image>"
+
+
+@dataclass(frozen=True)
+class ArchiveImage:
+    """One image member: its archive name, split, class folder and encoded bytes."""
+
+    name: str
+    split: str
+    class_name: str
+    data: bytes
+
+
+@dataclass
+class ArchiveContents:
+    """The images of an archive, grouped by split, in archive order."""
+
+    path: Path
+    images: dict[str, list[ArchiveImage]] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Sorted class folder names over all splits (label = index in this list)."""
+        return sorted({img.class_name for imgs in self.images.values() for img in imgs})
+
+
+def is_image_name(name: str) -> bool:
+    """An image by its suffix; hidden files (``.DS_Store``, ``._x.jpg`` AppleDouble) are not."""
+    base = PurePosixPath(name).name
+    return not base.startswith(".") and PurePosixPath(base).suffix.lower() in IMAGE_SUFFIXES
+
+
+def member_problem(member: tarfile.TarInfo) -> str | None:
+    """Why ``member`` is unsafe to accept, or None when it is a plain file or directory."""
+    name = member.name
+    if name.startswith("/") or PurePosixPath(name).is_absolute():
+        return "has an absolute path"
+    if ".." in PurePosixPath(name).parts:
+        return "has a '..' path component"
+    if member.issym():
+        return f"is a symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"is a hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "is a device file"
+    if member.isfifo():
+        return "is a FIFO"
+    if not (member.isreg() or member.isdir()):
+        return "is not a regular file or directory"
+    return None
+
+
+def _parts(name: str) -> tuple[str, ...]:
+    """Path components without empty and ``.`` parts (``./train/x`` == ``train/x``)."""
+    return tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
+
+
+def _open(path: Path) -> tarfile.TarFile:
+    if not path.exists():
+        raise DataError(f"archive {path} does not exist")
+    if not path.is_file():
+        raise DataError(f"archive {path} is not a file")
+    try:
+        # Stream mode ("r|*"): one sequential pass, gzip or plain tar detected from the header.
+        return tarfile.open(path, mode="r|*")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is not a readable tar(.gz) archive: {exc}") from None
+
+
+def read_archive(path: Path) -> ArchiveContents:
+    """Read every image of a JPEG-folder archive into memory, refusing unsafe archives.
+
+    Raises :class:`DataError` for a missing or non-tar file, a truncated archive, any unsafe
+    member (naming it), images under more than one prefix, or a split without images.
+    """
+    path = Path(path).expanduser()
+    contents = ArchiveContents(path=path, images={s: [] for s in SPLITS})
+    prefixes: dict[tuple[str, ...], str] = {}
+    try:
+        with _open(path) as tar:
+            for member in tar:
+                problem = member_problem(member)
+                if problem is not None:
+                    raise DataError(
+                        f"refusing archive {path}: member {member.name!r} {problem}; "
+                        "an archive must hold only plain files and directories under relative "
+                        "paths"
+                    )
+                if not member.isreg():
+                    continue
+                parts = _parts(member.name)
+                if not is_image_name(member.name) or len(parts) < 3 or parts[-3] not in SPLITS:
+                    contents.ignored.append(member.name)
+                    continue
+                prefixes.setdefault(parts[:-3], member.name)
+                handle = tar.extractfile(member)
+                if handle is None:  # pragma: no cover - isreg() members always have data
+                    raise DataError(f"{path}: cannot read member {member.name!r}")
+                contents.images[parts[-3]].append(
+                    ArchiveImage(member.name, parts[-3], parts[-2], handle.read())
+                )
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path} is not a readable tar(.gz) archive (truncated?): {exc}") from None
+    if len(prefixes) > 1:
+        examples = ", ".join(repr(name) for name in list(prefixes.values())[:3])
+        raise DataError(
+            f"{path} holds images under {len(prefixes)} different top-level folders "
+            f"(e.g. {examples}); {LAYOUT_HINT}"
+        )
+    for split, images in contents.images.items():
+        if not images:
+            raise DataError(f"{path} has no images in a {split}/ folder; {LAYOUT_HINT}")
+    if contents.ignored:
+        logger.info(
+            "%s: ignored %d non-image or out-of-layout files (e.g. %s)",
+            path,
+            len(contents.ignored),
+            contents.ignored[0],
+        )
+    return contents

@@ -1,0 +1,561 @@
+"""Where a dataset comes from: the CIFAR-10 archive, a torchvision download, a folder, or synthetic.
+
+Every source yields the same thing, a :class:`SourceData`: splits ``train`` and ``test`` of uint8
+``[N,3,S,S]`` images (``S = image_size``) with int64 labels (-1: unlabeled), the class names
+(label = index) and a count of the images that could not be decoded.
+
+Shared rules, so the sources behave alike:
+
+* **Decoding** uses :func:`torchvision.io.decode_image` and falls back to PIL for formats
+  torchvision lacks; every image is converted to RGB and resized (antialiased) to an ``S×S``
+  square. The whole image is resized, not cropped: a downsampled dataset keeps all its content
+  (as downsampled ImageNet does), at the cost of the aspect ratio.
+* **Unreadable images** are counted with the first one's path as an example. ``on_corrupt="fail"``
+  raises :class:`DataError` with both; ``"skip"`` drops them, logs a warning and reports the count.
+* **Stratified subsets** (``train_per_class`` / ``test_per_class``) take exactly that many images
+  of every class, chosen with a generator seeded by ``seed`` and the split's name. Only candidates
+  are decoded, in that seeded order, until the class is full, so an unreadable image is replaced by
+  the next one and a subset never decodes the whole dataset. For *unlabeled* data (one
+  pseudo-class) the number is the total taken. Asking for more images than a class has is a
+  :class:`DataError`.
+* **Order**: each split is shuffled with a seeded generator before it is returned, so any prefix
+  of a split (a shard, ``max_images``) is a class-balanced sample, and two runs with the same
+  parameters produce identical tensors.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import tarfile
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from selfsup.config import CIFAR10_ARCHIVE_ENV, DataParams
+from selfsup.data.archive import IMAGE_SUFFIXES, SPLITS, ArchiveImage, is_image_name, read_archive
+from selfsup.data.shards import UNLABELED, Split
+from selfsup.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+Decoder = Callable[[int], torch.Tensor | None]
+"""Maps a candidate's index to its ``[3,S,S]`` uint8 image, or None when it is unreadable."""
+
+
+@dataclass(frozen=True)
+class CorruptReport:
+    """Unreadable images met while building one split: how many, and the first one's path."""
+
+    count: int = 0
+    example: str | None = None
+
+
+@dataclass
+class SourceData:
+    """What a source produced: the splits, class names and what had to be skipped."""
+
+    splits: dict[str, Split]
+    class_names: list[str]
+    origin: str
+    corrupt: dict[str, CorruptReport] = field(default_factory=dict)
+    archive: Path | None = None
+
+    @property
+    def corrupt_skipped(self) -> int:
+        """Unreadable images skipped over all splits."""
+        return sum(report.count for report in self.corrupt.values())
+
+    @property
+    def corrupt_example(self) -> str | None:
+        """Path of the first unreadable image, if any."""
+        return next((r.example for r in self.corrupt.values() if r.example), None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Seeds, decoding and resizing
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """A 63-bit seed for one purpose (a split, a shuffle), independent of the others."""
+    state = np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(2)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def _rng(seed: int, purpose: str) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(seed, purpose))
+
+
+def resize_square(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a uint8 ``[3,H,W]`` image to ``[3,size,size]`` (antialiased); no-op when it fits."""
+    from torchvision.transforms.v2 import functional as F
+
+    if tuple(image.shape[-2:]) == (size, size):
+        return image
+    resized: torch.Tensor = F.resize(image, [size, size], antialias=True)
+    return resized
+
+
+def _decode_with_pil(data: bytes) -> torch.Tensor | None:
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            rgb = ImageOps.exif_transpose(opened).convert("RGB")
+            array = np.array(rgb, dtype=np.uint8)
+    # PIL raises many exception types on bad input (OSError, SyntaxError, ValueError,
+    # DecompressionBombError, struct.error ...); every one of them means "unreadable".
+    except Exception:
+        return None
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+_TORCHVISION_DEPRECATION = "The image decoding and encoding capabilities of TorchVision"
+
+
+def _decode_with_torchvision(data: bytes) -> torch.Tensor:
+    """torchvision's decoder; raises for formats it lacks, for corrupt data, or once it is gone.
+
+    torchvision 0.29 deprecates its image decoders in favour of TorchCodec and warns on every
+    call; the pinned version has them, and PIL takes over once they are removed, so the warning
+    is silenced here only (not process-wide).
+    """
+    from torchvision.io import ImageReadMode, decode_image
+
+    encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", _TORCHVISION_DEPRECATION, DeprecationWarning)
+        image: torch.Tensor = decode_image(
+            encoded, mode=ImageReadMode.RGB, apply_exif_orientation=True
+        )
+    return image
+
+
+def decode_image_bytes(data: bytes, image_size: int) -> torch.Tensor | None:
+    """Decode an encoded image to uint8 RGB ``[3,S,S]``, or None when it cannot be read.
+
+    torchvision's decoder (libjpeg-turbo, ~30 µs for a CIFAR JPEG, twice as fast as PIL) goes
+    first; PIL covers the formats torchvision lacks (BMP, TIFF ...) and gives a second opinion
+    before an image is called unreadable.
+    """
+    if not data:
+        return None
+    image: torch.Tensor | None
+    try:
+        image = _decode_with_torchvision(data)
+    # torchvision raises RuntimeError for unsupported formats and for corrupt data alike, and
+    # ImportError once its decoders are removed.
+    except Exception:
+        image = _decode_with_pil(data)
+    if image is None:
+        return None
+    if image.ndim == 4:  # an animated GIF: keep the first frame
+        image = image[0]
+    if image.dtype != torch.uint8:  # 16-bit PNG
+        from torchvision.transforms.v2 import functional as F
+
+        image = F.to_dtype(image, torch.uint8, scale=True)
+    if image.ndim != 3 or image.shape[0] != 3 or image.shape[1] == 0 or image.shape[2] == 0:
+        return None
+    return resize_square(image, image_size)
+
+
+# ----------------------------------------------------------------------------------------------
+# Assembling a split: stratified subset, decoding, skipping, shuffling
+
+
+def _class_label(label: int, class_names: Sequence[str]) -> str:
+    return "unlabeled images" if label == UNLABELED else f"class {class_names[label]!r}"
+
+
+def assemble_split(
+    labels: Sequence[int],
+    names: Sequence[str],
+    decode: Decoder,
+    *,
+    split: str,
+    class_names: Sequence[str],
+    per_class: int | None,
+    seed: int,
+    where: str,
+) -> tuple[Split, CorruptReport]:
+    """Decode candidates ``0..len(labels)-1`` into a shuffled :class:`Split`.
+
+    With ``per_class`` every class (or, unlabeled, the whole split) contributes exactly that many
+    images drawn in a seeded order; unreadable ones are replaced by the next candidate. Raises
+    :class:`DataError` when a class cannot supply ``per_class`` readable images, or when the split
+    ends up empty.
+    """
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(int(label), []).append(index)
+    if per_class is not None:
+        wanted = [UNLABELED] if UNLABELED in groups else list(range(len(class_names)))
+        for label in wanted:
+            available = len(groups.get(label, []))
+            if available < per_class:
+                raise DataError(
+                    f"{split}_per_class={per_class}, but {_class_label(label, class_names)} has "
+                    f"only {available} images in the {split} split of {where}; lower "
+                    f"data.{split}_per_class or set it to null to take all"
+                )
+    rng = _rng(seed, f"subset-{split}")
+    images: list[torch.Tensor] = []
+    taken: list[int] = []
+    corrupt, example = 0, None
+    for label in sorted(groups):
+        order = groups[label]
+        if per_class is not None:
+            order = [order[i] for i in rng.permutation(len(order))]
+        got = 0
+        for index in order:
+            if per_class is not None and got == per_class:
+                break
+            image = decode(index)
+            if image is None:
+                corrupt += 1
+                example = example or names[index]
+                continue
+            images.append(image)
+            taken.append(label)
+            got += 1
+        if per_class is not None and got < per_class:
+            raise DataError(
+                f"{split}_per_class={per_class}, but {_class_label(label, class_names)} has only "
+                f"{got} readable images in the {split} split of {where} ({corrupt} unreadable, "
+                f"e.g. {example})"
+            )
+    if not images:
+        raise DataError(f"no readable images in the {split} split of {where}")
+    order_all = torch.from_numpy(_rng(seed, f"shuffle-{split}").permutation(len(images)))
+    stacked = torch.stack(images)[order_all]
+    label_tensor = torch.tensor(taken, dtype=torch.int64)[order_all]
+    return Split(images=stacked, labels=label_tensor), CorruptReport(corrupt, example)
+
+
+def _check_corrupt(reports: dict[str, CorruptReport], on_corrupt: str, where: str) -> None:
+    """Fail (``on_corrupt="fail"``) or warn about unreadable images; never silent."""
+    total = sum(r.count for r in reports.values())
+    if not total:
+        return
+    example = next(r.example for r in reports.values() if r.example)
+    if on_corrupt == "fail":
+        raise DataError(
+            f"{total} unreadable image(s) in {where}, e.g. {example}; fix or remove them, or set "
+            "data.on_corrupt=skip to skip them"
+        )
+    logger.warning("skipped %d unreadable image(s) in %s, e.g. %s", total, where, example)
+
+
+def _build(
+    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]],
+    class_names: list[str],
+    params: DataParams,
+    *,
+    origin: str,
+    archive: Path | None = None,
+) -> SourceData:
+    splits: dict[str, Split] = {}
+    reports: dict[str, CorruptReport] = {}
+    for split, (labels, names, decode) in candidates.items():
+        per_class = params.train_per_class if split == "train" else params.test_per_class
+        splits[split], reports[split] = assemble_split(
+            labels,
+            names,
+            decode,
+            split=split,
+            class_names=class_names,
+            per_class=per_class,
+            seed=params.seed,
+            where=origin,
+        )
+    _check_corrupt(reports, params.on_corrupt, origin)
+    return SourceData(splits, class_names, origin, reports, archive)
+
+
+# ----------------------------------------------------------------------------------------------
+# The four sources
+
+
+def resolve_archive(params: DataParams) -> Path:
+    """The archive path: ``data.archive``, else ``$SELFSUP_CIFAR10_ARCHIVE``; it must exist."""
+    if params.archive:
+        path, origin = Path(params.archive).expanduser(), "data.archive"
+    elif os.environ.get(CIFAR10_ARCHIVE_ENV):
+        path, origin = Path(os.environ[CIFAR10_ARCHIVE_ENV]).expanduser(), f"${CIFAR10_ARCHIVE_ENV}"
+    else:
+        raise DataError(
+            "no CIFAR-10 archive given for data.source=cifar10-archive: set the environment "
+            f"variable {CIFAR10_ARCHIVE_ENV} or the params key data.archive to the path of the "
+            "JPEG-folder archive (cifar10-jpg.tar.gz), or use data.source=cifar10-download"
+        )
+    if not path.is_file():
+        raise DataError(f"CIFAR-10 archive {path} (from {origin}) does not exist or is not a file")
+    return path
+
+
+def load_cifar10_archive(params: DataParams) -> SourceData:
+    """CIFAR-10 (or any JPEG-folder archive of that layout) read safely from a tar(.gz)."""
+    path = resolve_archive(params)
+    contents = read_archive(path)
+    class_names = contents.class_names
+    index = {name: i for i, name in enumerate(class_names)}
+    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]] = {}
+    for split in SPLITS:
+        members = contents.images[split]
+
+        def decode(i: int, members: list[ArchiveImage] = members) -> torch.Tensor | None:
+            return decode_image_bytes(members[i].data, params.image_size)
+
+        candidates[split] = (
+            [index[m.class_name] for m in members],
+            [m.name for m in members],
+            decode,
+        )
+    return _build(candidates, class_names, params, origin=f"archive {path}", archive=path)
+
+
+def load_cifar10_download(params: DataParams) -> SourceData:
+    """CIFAR-10 through torchvision's downloader (needs the internet on first use)."""
+    from torchvision import datasets
+
+    root = Path(params.download_root).expanduser()
+    try:
+        train = datasets.CIFAR10(root=str(root), train=True, download=True)
+        test = datasets.CIFAR10(root=str(root), train=False, download=True)
+    except (OSError, RuntimeError, ValueError, tarfile.TarError) as exc:
+        raise DataError(
+            f"downloading CIFAR-10 into {root} failed ({type(exc).__name__}: {exc}); offline, "
+            f"set {CIFAR10_ARCHIVE_ENV} to the JPEG-folder archive (cifar10-jpg.tar.gz) and use "
+            "data.source=cifar10-archive"
+        ) from None
+    class_names = [str(c) for c in train.classes]
+    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]] = {}
+    for split, dataset in (("train", train), ("test", test)):
+        array = np.asarray(dataset.data, dtype=np.uint8)  # [N,32,32,3]
+
+        def decode(i: int, array: np.ndarray[Any, Any] = array) -> torch.Tensor | None:
+            image = torch.from_numpy(array[i]).permute(2, 0, 1).contiguous()
+            return resize_square(image, params.image_size)
+
+        labels = [int(t) for t in dataset.targets]
+        candidates[split] = (labels, [f"{split}[{i}]" for i in range(len(labels))], decode)
+    return _build(candidates, class_names, params, origin=f"torchvision CIFAR10 in {root}")
+
+
+def _images_in(directory: Path, recursive: bool) -> list[Path]:
+    files = directory.rglob("*") if recursive else directory.iterdir()
+    return sorted(
+        p
+        for p in files
+        if is_image_name(p.name)
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
+
+
+def scan_image_folder(root: Path) -> tuple[list[Path], list[str], list[str]]:
+    """Images of one folder and their class names: ``(paths, class of each path, class names)``.
+
+    Sub-folders with images are classes (their images found recursively); a folder with images
+    directly in it and no class folders is unlabeled (every class ``""``, no class names).
+    """
+    direct = _images_in(root, recursive=False)
+    classes: list[tuple[str, list[Path]]] = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        found = _images_in(sub, recursive=True)
+        if found:
+            classes.append((sub.name, found))
+    if direct and classes:
+        raise DataError(
+            f"{root} mixes images directly in it (e.g. {direct[0].name}) with class folders "
+            f"(e.g. {classes[0][0]}/): put every image in a class folder (labelled) or none "
+            "(unlabeled)"
+        )
+    if not direct and not classes:
+        suffixes = " ".join(sorted(IMAGE_SUFFIXES))
+        raise DataError(f"{root} holds no images (looked for files ending in {suffixes})")
+    if direct:
+        return direct, [""] * len(direct), []
+    paths = [p for _, found in classes for p in found]
+    owners = [name for name, found in classes for _ in found]
+    return paths, owners, [name for name, _ in classes]
+
+
+def _split_by_fraction(
+    labels: Sequence[int], test_fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Indices of (train, test): per class a seeded ``round(n * test_fraction)`` go to test."""
+    rng = _rng(seed, "folder-split")
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    test: list[int] = []
+    for label in sorted(groups):
+        members = groups[label]
+        n_test = min(len(members), math.floor(len(members) * test_fraction + 0.5))
+        test.extend(members[i] for i in rng.permutation(len(members))[:n_test])
+    chosen = set(test)
+    return [i for i in range(len(labels)) if i not in chosen], sorted(test)
+
+
+def load_folder(params: DataParams) -> SourceData:
+    """A user's image folder: ``train/`` + ``test/``, or one folder split by ``test_fraction``."""
+    if not params.folder:
+        raise DataError("data.source=folder needs data.folder: the path of an image folder")
+    root = Path(params.folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"image folder {root} (data.folder) does not exist or is not a directory")
+    has_train, has_test = (root / "train").is_dir(), (root / "test").is_dir()
+    if has_train != has_test:
+        raise DataError(
+            f"{root} has a {'train' if has_train else 'test'}/ folder but no "
+            f"{'test' if has_train else 'train'}/: give both, or neither (then data.test_fraction "
+            "of the images is held out)"
+        )
+    per_split: dict[str, tuple[list[Path], list[str]]] = {}
+    if has_train:
+        scanned = {split: scan_image_folder(root / split) for split in SPLITS}
+        if bool(scanned["train"][2]) != bool(scanned["test"][2]):
+            raise DataError(
+                f"{root}: train/ and test/ must both have class folders or both be flat (unlabeled)"
+            )
+        class_names = sorted({c for _, _, names in scanned.values() for c in names})
+        per_split = {split: (paths, owners) for split, (paths, owners, _) in scanned.items()}
+    else:
+        paths, owners, class_names = scan_image_folder(root)
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = [index.get(o, UNLABELED) for o in owners]
+        train_idx, test_idx = _split_by_fraction(labels, params.test_fraction, params.seed)
+        if not train_idx or not test_idx:
+            raise DataError(
+                f"{root} has {len(paths)} images: too few to hold out "
+                f"data.test_fraction={params.test_fraction} as a test split; add images or "
+                "provide train/ and test/ folders"
+            )
+        per_split = {
+            "train": ([paths[i] for i in train_idx], [owners[i] for i in train_idx]),
+            "test": ([paths[i] for i in test_idx], [owners[i] for i in test_idx]),
+        }
+    index = {name: i for i, name in enumerate(class_names)}
+    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]] = {}
+    for split, (paths, owners) in per_split.items():
+
+        def decode(i: int, paths: list[Path] = paths) -> torch.Tensor | None:
+            try:
+                data = paths[i].read_bytes()
+            except OSError:
+                return None
+            return decode_image_bytes(data, params.image_size)
+
+        labels = [index.get(o, UNLABELED) for o in owners]
+        candidates[split] = (labels, [str(p) for p in paths], decode)
+    return _build(candidates, class_names, params, origin=f"folder {root}")
+
+
+# Synthetic images: a shape (class % 8) drawn with a fill pattern (class // 8), at a random
+# position, scale and small rotation, in random colours (light on dark or dark on light), plus
+# pixel noise. Colour carries no class information, so a model must learn shape and texture.
+SHAPES = ("disk", "square", "triangle", "plus", "ring", "x", "bars", "diamond")
+FILLS = ("", "hstriped-", "vstriped-", "checkered-")
+
+
+def synthetic_class_names(classes: int) -> list[str]:
+    """Names of the first ``classes`` synthetic classes: ``disk``, ``square`` … ``checkered-x``."""
+    return [f"{FILLS[c // len(SHAPES)]}{SHAPES[c % len(SHAPES)]}" for c in range(classes)]
+
+
+def _shape_mask(shape: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of shape number ``shape`` in shape coordinates (roughly [-1, 1])."""
+    au, av, r2 = u.abs(), v.abs(), u * u + v * v
+    if shape == 0:
+        return r2 <= 1.0
+    if shape == 1:
+        return torch.maximum(au, av) <= 0.8
+    if shape == 2:
+        return (v <= 0.75) & (au <= (v + 0.95) * 0.55)
+    if shape == 3:
+        return ((au <= 0.3) & (av <= 0.95)) | ((av <= 0.3) & (au <= 0.95))
+    if shape == 4:
+        return (r2 <= 1.0) & (r2 >= 0.36)
+    if shape == 5:
+        return (((u - v).abs() <= 0.35) | ((u + v).abs() <= 0.35)) & (torch.maximum(au, av) <= 0.9)
+    if shape == 6:
+        return (au <= 0.95) & (((v - 0.5).abs() <= 0.22) | ((v + 0.5).abs() <= 0.22))
+    return au + av <= 1.0
+
+
+def render_synthetic(labels: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """uint8 ``[N,3,size,size]`` images of the given classes, deterministic for ``generator``."""
+    n = len(labels)
+
+    def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, *shape, generator=generator)
+
+    axis = torch.linspace(-1.0, 1.0, size)
+    ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+    cx, cy = uniform(-0.3, 0.3, 1, 1), uniform(-0.3, 0.3, 1, 1)
+    scale, angle = uniform(0.4, 0.65, 1, 1), uniform(-0.3, 0.3, 1, 1)
+    dx, dy = (xs - cx) / scale, (ys - cy) / scale
+    u = torch.cos(angle) * dx + torch.sin(angle) * dy
+    v = -torch.sin(angle) * dx + torch.cos(angle) * dy
+    mask = torch.zeros(n, size, size, dtype=torch.bool)
+    texture = torch.ones(n, size, size)
+    shapes, fills = labels % len(SHAPES), (labels // len(SHAPES)) % len(FILLS)
+    for shape in range(len(SHAPES)):
+        pick = shapes == shape
+        if pick.any():
+            mask[pick] = _shape_mask(shape, u[pick], v[pick])
+    stripes_u, stripes_v = torch.sin(u * 7.0) > 0, torch.sin(v * 7.0) > 0
+    for fill, pattern in ((1, stripes_v), (2, stripes_u), (3, stripes_u ^ stripes_v)):
+        pick = fills == fill
+        texture[pick] = torch.where(pattern[pick], 1.0, 0.35)
+    light = uniform(0.6, 1.0, 3, 1, 1)
+    dark = uniform(0.0, 0.4, 3, 1, 1)
+    light_on_dark = torch.rand(n, 1, 1, 1, generator=generator) < 0.5
+    fg, bg = torch.where(light_on_dark, light, dark), torch.where(light_on_dark, dark, light)
+    weight = (mask.float() * texture).unsqueeze(1)
+    image = bg + weight * (fg - bg)
+    image = image + 0.06 * torch.randn(image.shape, generator=generator)
+    return (image.clamp(0.0, 1.0) * 255.0).round().to(torch.uint8)
+
+
+def make_synthetic(params: DataParams) -> SourceData:
+    """Procedural labelled images (class-balanced), deterministic from ``seed``; for tests."""
+    classes, size = params.synthetic_classes, params.image_size
+    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]] = {}
+    for split, count in (("train", params.synthetic_train), ("test", params.synthetic_test)):
+        generator = torch.Generator().manual_seed(derive_seed(params.seed, f"synthetic-{split}"))
+        labels = (torch.arange(count) % classes)[torch.randperm(count, generator=generator)]
+        images = render_synthetic(labels, size, generator)
+
+        def decode(i: int, images: torch.Tensor = images) -> torch.Tensor | None:
+            return images[i]
+
+        candidates[split] = (
+            labels.tolist(),
+            [f"synthetic {split}[{i}]" for i in range(count)],
+            decode,
+        )
+    return _build(candidates, synthetic_class_names(classes), params, origin="synthetic images")
+
+
+LOADERS: dict[str, Callable[[DataParams], SourceData]] = {
+    "cifar10-archive": load_cifar10_archive,
+    "cifar10-download": load_cifar10_download,
+    "folder": load_folder,
+    "synthetic": make_synthetic,
+}
+
+
+def load_source(params: DataParams) -> SourceData:
+    """Build the train and test splits from ``params.source``."""
+    return LOADERS[params.source](params)

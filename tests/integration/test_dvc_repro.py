@@ -1,0 +1,71 @@
+"""`dvc repro` of the tiny profile in a temporary copy of the repository, with the real DVC."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    """The repository's tracked and new (not ignored) files, as a fresh git repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    target = tmp_path / "repo"
+    for name in listed:
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    _run(["git", "init", "-q"], target)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], target)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], target)
+    return target
+
+
+def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) -> None:
+    _run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], clone)
+    first = _run(["dvc", "repro"], clone)
+    for stage in ("data", "pretrain", "evaluate"):
+        assert f"Running stage '{stage}'" in first
+    evaluation = json.loads((clone / "reports/evaluate.json").read_text())
+    assert 0.0 <= evaluation["trained"]["knn_top1"] <= 1.0
+    assert (clone / "reports/evaluate/report.html").is_file()
+    assert (clone / "artifacts/encoder/encoder.pt").is_file()
+    assert "stage" not in _run(["dvc", "status"], clone).lower().replace("pipelines are up", "")
+
+    second = _run(["dvc", "repro"], clone)
+    assert "Running stage" not in second, f"second repro re-ran something:\n{second}"
+
+    params = (clone / "params.yaml").read_text().replace("knn_k: 5", "knn_k: 3")
+    (clone / "params.yaml").write_text(params)
+    third = _run(["dvc", "repro"], clone)
+    assert "Running stage 'evaluate'" in third
+    assert "Running stage 'data'" not in third and "Running stage 'pretrain'" not in third
+    assert json.loads((clone / "reports/evaluate.json").read_text())["knn_k"] == 3

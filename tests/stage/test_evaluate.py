@@ -1,0 +1,129 @@
+"""The evaluate stage end to end on a tiny dataset and a tiny (untrained) encoder."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from selfsup.config import EvaluateParams, PretrainParams
+from selfsup.data.shards import Split, write_dataset
+from selfsup.evaluate import stage
+from selfsup.models.artifact import save_encoder
+from selfsup.models.encoders import build_encoder
+from selfsup.store import read_manifest
+
+PARAMS = EvaluateParams(knn_k=5, probe_epochs=10, projection_points=32, batch_size=16)
+
+
+def _split(n: int, labeled: bool, seed: int) -> Split:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % 3 if labeled else torch.full((n,), -1, dtype=torch.long)
+    return Split(images=images, labels=labels)
+
+
+def _dataset(root: Path, labeled: bool) -> Path:
+    write_dataset(
+        root,
+        {"train": _split(60, labeled, 0), "test": _split(30, labeled, 1)},
+        source="synthetic",
+        class_names=["a", "b", "c"] if labeled else [],
+        params={},
+    )
+    return root
+
+
+def _model(root: Path, loss_curve: bool) -> Path:
+    """A width-4 ConvNet saved like the pretrain stage does, with its loss curve if asked."""
+    params = PretrainParams(convnet_width=4, projector_hidden=8, projector_out=4)
+    torch.manual_seed(123)
+    if loss_curve:  # written before save_encoder, so the manifest lists it
+        root.mkdir(parents=True)
+        (root / "metrics.json").write_text(json.dumps({"loss_per_epoch": [5.0, 4.2, 3.9]}))
+    save_encoder(root, build_encoder(params), params)
+    return root
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    return _model(tmp_path / "model", loss_curve=True)
+
+
+def _assert_self_contained(page: str) -> None:
+    assert "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in page and "<script" not in page
+
+
+def _fraction(value: Any) -> bool:
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+def test_labeled(tmp_path: Path, model_dir: Path) -> None:
+    data = _dataset(tmp_path / "data", labeled=True)
+    out = tmp_path / "eval"
+    metrics = stage.run(model_dir, data, PARAMS, out)
+
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert metrics["labeled"] is True
+    for enc in ("trained", "random_init"):
+        assert set(metrics[enc]) == {"knn_top1", "linear_top1", "linear_ece", "rankme"}
+        assert _fraction(metrics[enc]["knn_top1"])
+        assert _fraction(metrics[enc]["linear_top1"])
+        assert _fraction(metrics[enc]["linear_ece"])
+        assert 1.0 <= metrics[enc]["rankme"] <= metrics["feature_dim"]
+        assert set(metrics["per_class_knn_top1"][enc]) == {"a", "b", "c"}
+    assert metrics["knn_gain_over_random"] == pytest.approx(
+        metrics["trained"]["knn_top1"] - metrics["random_init"]["knn_top1"]
+    )
+    assert metrics["rankme_samples"] == 60
+    assert metrics["knn_k"] == 5
+    assert (metrics["num_train"], metrics["num_test"], metrics["num_classes"]) == (60, 30, 3)
+    assert metrics["feature_dim"] == 32
+
+    page = (out / "report.html").read_text()
+    _assert_self_contained(page)
+    assert page.count("<img") == 5  # loss, comparison, projection, per-class, reliability
+    assert "is missing" not in page
+    csv_lines = (out / "plots" / "per_class.csv").read_text().splitlines()
+    assert csv_lines[0] == "class,trained,random_init" and len(csv_lines) == 4
+
+    manifest = read_manifest(out, kind="evaluation")  # verifies every checksum
+    assert manifest["model"] == read_manifest(model_dir)["content_hash"]
+    assert manifest["data"] == read_manifest(data)["content_hash"]
+    assert {"metrics.json", "report.html", "plots/per_class.csv"} <= set(manifest["files"])
+    assert manifest["params"] == PARAMS.model_dump()
+
+
+def test_deterministic_and_replaces_output(tmp_path: Path, model_dir: Path) -> None:
+    data = _dataset(tmp_path / "data", labeled=True)
+    first = stage.run(model_dir, data, PARAMS, tmp_path / "eval")
+    first_page = (tmp_path / "eval" / "report.html").read_bytes()
+    second = stage.run(model_dir, data, PARAMS, tmp_path / "eval")
+    assert first == second
+    assert (tmp_path / "eval" / "report.html").read_bytes() == first_page
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "eval", "model"]
+
+
+def test_unlabeled_computes_rankme_only(tmp_path: Path) -> None:
+    data = _dataset(tmp_path / "data", labeled=False)
+    model_dir = _model(tmp_path / "model", loss_curve=False)
+    out = tmp_path / "eval"
+    metrics = stage.run(model_dir, data, PARAMS, out)
+
+    assert metrics["labeled"] is False
+    assert set(metrics["trained"]) == {"rankme"} and set(metrics["random_init"]) == {"rankme"}
+    assert "knn_gain_over_random" not in metrics and "per_class_knn_top1" not in metrics
+    page = (out / "report.html").read_text()
+    _assert_self_contained(page)
+    assert "Unlabeled data" in page
+    assert "is missing" in page  # no pretraining loss curve, and the page says so
+    assert not (out / "plots").exists()
+    read_manifest(out, kind="evaluation")
