@@ -19,7 +19,11 @@ from selfsup.config import Params, load_params, profile_params, render_params
 from selfsup.errors import SelfsupError
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Self-supervised representation learning as reproducible stages.",
+)
 data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets.")
 params_app = typer.Typer(no_args_is_help=True, help="Render and check parameter files.")
 app.add_typer(data_app, name="data")

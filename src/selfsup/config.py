@@ -84,6 +84,7 @@ class PretrainParams(_Strict):
     batch_size: int = Field(256, ge=2)
     max_images: int | None = Field(None, ge=2, description="images per epoch; null: all")
     num_workers: int = Field(1, ge=0, description="DataLoader workers making the views")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
     augment: AugmentParams = AugmentParams()
     seed: int = 0
 

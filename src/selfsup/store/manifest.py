@@ -57,6 +57,8 @@ def read_manifest(root: Path, kind: str | None = None, verify: bool = True) -> d
     """
     root = Path(root)
     path = root / MANIFEST_NAME
+    if not root.is_dir():
+        raise IntegrityError(f"{root} does not exist or is not a directory")
     if not path.is_file():
         raise IntegrityError(
             f"{root} has no {MANIFEST_NAME}: not a selfsup artifact, or an interrupted write"

@@ -73,7 +73,18 @@ def _training_images(data_dir: Path, params: PretrainParams) -> torch.Tensor:
     return images
 
 
-def _loader(dataset: TwoViews, params: PretrainParams, epoch: int) -> DataLoader[Any]:
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("pretrain.device=cuda but no CUDA device is visible; use auto or cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _loader(
+    dataset: TwoViews, params: PretrainParams, epoch: int, device: torch.device
+) -> DataLoader[Any]:
     generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch))
     return DataLoader(
         dataset,
@@ -82,6 +93,7 @@ def _loader(dataset: TwoViews, params: PretrainParams, epoch: int) -> DataLoader
         drop_last=True,
         num_workers=params.num_workers,
         generator=generator,
+        pin_memory=device.type == "cuda",  # uint8 batches cross to the GPU asynchronously
         persistent_workers=False,
     )
 
@@ -94,6 +106,7 @@ def _train_epoch(
     scheduler: torch.optim.lr_scheduler.LambdaLR,
     params: PretrainParams,
     desc: str,
+    device: torch.device,
 ) -> tuple[float, int]:
     """One pass over ``loader``; returns (mean loss, images seen)."""
     encoder.train()
@@ -102,7 +115,7 @@ def _train_epoch(
     with StepProgress(len(loader), desc) as bar:
         started = time.perf_counter()
         for view1, view2 in loader:
-            x = torch.cat([view1, view2]).float().div_(255.0)
+            x = torch.cat([view1, view2]).to(device, non_blocking=True).float().div_(255.0)
             z = projector(encoder(x))
             z1, z2 = z.chunk(2)
             loss = nt_xent(z1, z2, temperature=params.temperature)
@@ -141,9 +154,11 @@ def run(
     images = _training_images(data_dir, params)
     size = int(images.shape[-1])
 
+    device = resolve_device(params.device)
     torch.manual_seed(params.seed)
-    encoder = build_encoder(params)
+    encoder = build_encoder(params).to(device)
     projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
+    projector = projector.to(device)
     optimizer = _optimizer(params, [encoder, projector])
     steps_per_epoch = len(images) // params.batch_size
     total_steps = steps_per_epoch * params.epochs
@@ -179,11 +194,12 @@ def run(
         loss, seen = _train_epoch(
             encoder,
             projector,
-            _loader(dataset, params, epoch),
+            _loader(dataset, params, epoch, device),
             optimizer,
             scheduler,
             params,
             f"epoch {epoch + 1}/{params.epochs}",
+            device,
         )
         seconds = time.perf_counter() - started
         history["loss_per_epoch"].append(loss)

@@ -1,0 +1,77 @@
+"""The `selfsup` CLI: bad input gets one clear line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from selfsup.cli import app
+from selfsup.config import load_params, profile_params
+
+runner = CliRunner()
+
+
+def _tiny_params(tmp_path: Path) -> Path:
+    path = tmp_path / "params.yaml"
+    result = runner.invoke(app, ["params", "write", "--profile", "tiny", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_params_write_renders_the_profile(tmp_path: Path) -> None:
+    assert load_params(_tiny_params(tmp_path)) == profile_params("tiny")
+
+
+def test_unknown_param_key_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("pretrain:\n  lr: fast\n")
+    result = runner.invoke(app, ["pretrain", "--params", str(bad), "--data", "d", "--out", "o"])
+    assert result.exit_code == 2
+    assert "pretrain.lr" in result.output and "Traceback" not in result.output
+
+
+def test_missing_data_directory_is_a_clear_error(tmp_path: Path) -> None:
+    params = _tiny_params(tmp_path)
+    result = runner.invoke(
+        app,
+        [
+            "pretrain",
+            "--params",
+            str(params),
+            "--data",
+            str(tmp_path / "nope"),
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_chain_through_the_cli(tmp_path: Path) -> None:
+    p = ["--params", str(_tiny_params(tmp_path))]
+    data, model, report = tmp_path / "data", tmp_path / "model", tmp_path / "report"
+    for args in (
+        ["data", "prepare", *p, "--out", str(data)],
+        ["pretrain", *p, "--data", str(data), "--out", str(model)],
+        [
+            "evaluate",
+            *p,
+            "--model",
+            str(model),
+            "--data",
+            str(data),
+            "--out",
+            str(report),
+            "--metrics",
+            str(tmp_path / "eval.json"),
+        ],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "eval.json").read_text())
+    assert metrics == json.loads((report / "metrics.json").read_text())
+    assert set(metrics["trained"]) == {"knn_top1", "linear_top1", "linear_ece", "rankme"}
