@@ -42,7 +42,9 @@ def _client(target: Target) -> Any:
 
     if not target.host.startswith(("http://", "https://")):
         raise PipelineError(f"--host {target.host!r} must start with http:// or https://")
-    return kfp.Client(
+    return _api_call(
+        "connecting to the KFP API server",
+        kfp.Client,
         host=target.host,
         namespace=target.namespace or "kubeflow",
         existing_token=os.environ.get(TOKEN_ENV) or None,
@@ -58,7 +60,7 @@ def _api_call(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
     except ApiException as exc:
         raise PipelineError(f"{what} failed: HTTP {exc.status} {exc.reason}: {exc.body}") from None
-    except HTTPError as exc:
+    except (HTTPError, TimeoutError) as exc:  # kfp.Client raises TimeoutError when healthz fails
         raise PipelineError(f"{what} failed: cannot reach the KFP API server ({exc})") from None
 
 
