@@ -18,7 +18,8 @@ def test_failing_task_is_a_clear_error(tmp_path: Path) -> None:
         app, ["pipeline", "run-local", "--params", str(params), "--root", str(tmp_path / "out")]
     )
     assert result.exit_code == 2
-    assert "local run failed" in result.output and "data" in result.output
+    assert "local run failed" in result.output and "'data'" in result.output
+    assert "error: " in result.output and "no-such-folder" in result.output  # the task's line
     assert "Traceback" not in result.output
 
 

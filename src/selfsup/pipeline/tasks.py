@@ -10,15 +10,16 @@ cache on (the dataset's content hash).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from selfsup.config import DataParams, EvaluateParams, PretrainParams
-from selfsup.errors import ConfigError
+from selfsup.errors import ConfigError, SelfsupError
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataParams,
@@ -39,6 +40,19 @@ def section_params(section: str, values: Mapping[str, Any]) -> Any:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid pipeline parameter {section!r}: {problems}") from None
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """In a local twin's subprocess: a SelfsupError ends the task with one line, no traceback.
+
+    The same contract as the CLI (exit code non-zero, ``error: <message>`` on stderr); any other
+    exception is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except SelfsupError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

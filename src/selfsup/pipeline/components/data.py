@@ -54,9 +54,10 @@ def data(
 
     from selfsup.pipeline import tasks
 
-    values, digest = tasks.run_data(data_params, Path(dataset.path))
-    tasks.record_metrics(metrics, values)
-    Path(content_hash).write_text(digest)
+    with tasks.one_line_errors():
+        values, digest = tasks.run_data(data_params, Path(dataset.path))
+        tasks.record_metrics(metrics, values)
+        Path(content_hash).write_text(digest)
 
 
 twin = data

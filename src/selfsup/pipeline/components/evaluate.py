@@ -63,15 +63,16 @@ def evaluate(
 
     from selfsup.pipeline import tasks
 
-    tasks.check_data_hash(Path(dataset.path), data_hash)
-    values = tasks.run_evaluate(
-        evaluate_params,
-        Path(dataset.path),
-        Path(model.path),
-        Path(evaluation.path),
-        Path(report.path),
-    )
-    tasks.record_metrics(metrics, values)
+    with tasks.one_line_errors():
+        tasks.check_data_hash(Path(dataset.path), data_hash)
+        values = tasks.run_evaluate(
+            evaluate_params,
+            Path(dataset.path),
+            Path(model.path),
+            Path(evaluation.path),
+            Path(report.path),
+        )
+        tasks.record_metrics(metrics, values)
 
 
 twin = evaluate

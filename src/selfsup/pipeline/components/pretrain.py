@@ -57,9 +57,10 @@ def pretrain(
 
     from selfsup.pipeline import tasks
 
-    tasks.check_data_hash(Path(dataset.path), data_hash)
-    values = tasks.run_pretrain(pretrain_params, Path(dataset.path), Path(model.path))
-    tasks.record_metrics(metrics, values)
+    with tasks.one_line_errors():
+        tasks.check_data_hash(Path(dataset.path), data_hash)
+        values = tasks.run_pretrain(pretrain_params, Path(dataset.path), Path(model.path))
+        tasks.record_metrics(metrics, values)
 
 
 twin = pretrain
