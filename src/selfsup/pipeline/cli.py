@@ -72,8 +72,8 @@ def compile_(
     goldens: Annotated[
         Path | None,
         typer.Option(
-            help="also rewrite the golden copies under this repo root (pipelines/golden, "
-            "components/)"
+            help="also rewrite the golden copies under this repo root (pipelines/golden/, "
+            "components/), always with the default images and GPU settings"
         ),
     ] = None,
 ) -> None:
@@ -84,7 +84,7 @@ def compile_(
     _guard(lambda: compiling.compile_pipeline(pipeline, out, options))
     typer.echo(f"wrote {out}")
     if goldens is not None:
-        for path in _guard(lambda: compiling.write_goldens(goldens, options)):
+        for path in _guard(lambda: compiling.write_goldens(goldens)):
             typer.echo(f"wrote {path}")
 
 
