@@ -53,6 +53,11 @@ def test_section_params_validates_and_names_the_bad_key() -> None:
         tasks.section_params("pretrain", {"epochs": -1})
 
 
+def test_nulls_key_must_list_names() -> None:
+    with pytest.raises(ConfigError, match="_nulls must list key names"):
+        tasks.section_params("pretrain", {tasks.NULLS_KEY: "max_images"})
+
+
 def _executor_input(tmp_path: Path) -> dict[str, Any]:
     def artifact(name: str, schema: str) -> dict[str, Any]:
         return {
@@ -117,3 +122,27 @@ def test_check_data_hash_refuses_a_changed_dataset(tiny_dataset: Path) -> None:
     tasks.check_data_hash(tiny_dataset, actual)  # the right hash passes
     with pytest.raises(IntegrityError, match="re-run the pipeline without cache"):
         tasks.check_data_hash(tiny_dataset, "0" * 64)
+
+
+def test_section_arguments_keep_a_null_that_overrides_a_default() -> None:
+    from selfsup.config import profile_params
+    from selfsup.pipeline.train import section_arguments
+
+    gpu = section_arguments(profile_params("gpu"))
+    assert "max_images" not in gpu["pretrain"]  # KFP structs cannot hold null ...
+    assert gpu["pretrain"][tasks.NULLS_KEY] == ["max_images"]  # ... so it is listed instead
+    assert "archive" not in gpu["data"] and tasks.NULLS_KEY not in gpu["data"]  # default null
+    assert tasks.section_params("pretrain", gpu["pretrain"]).max_images is None
+    for section, values in gpu.items():  # and every section round-trips to the same params
+        assert tasks.section_params(section, values) == getattr(profile_params("gpu"), section)
+
+
+def test_arguments_of_every_profile_are_valid_kfp_struct_values() -> None:
+    from kfp.compiler.pipeline_spec_builder import to_protobuf_value
+
+    from selfsup.config import PROFILES, profile_params
+    from selfsup.pipeline.train import pipeline_arguments
+
+    for profile in PROFILES:  # the conversion KFP applies to defaults and local arguments
+        for value in pipeline_arguments(profile_params(profile)).values():
+            to_protobuf_value(value)  # raises on null or unsupported types

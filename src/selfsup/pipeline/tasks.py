@@ -28,12 +28,24 @@ _SECTIONS: dict[str, type[BaseModel]] = {
 }
 
 
+# Keys whose value is null: KFP structs cannot carry null (see train.section_arguments).
+NULLS_KEY = "_nulls"
+
+
 def section_params(section: str, values: Mapping[str, Any]) -> Any:
-    """Validate one params section (unknown keys and bad values are a ConfigError naming them)."""
+    """Validate one params section (unknown keys and bad values are a ConfigError naming them).
+
+    Keys listed under ``NULLS_KEY`` are set to null first.
+    """
     from pydantic import ValidationError
 
+    raw = dict(values)
+    nulls = raw.pop(NULLS_KEY, [])
+    if not isinstance(nulls, list) or not all(isinstance(k, str) for k in nulls):
+        raise ConfigError(f"pipeline parameter {section!r}: {NULLS_KEY} must list key names")
+    raw.update(dict.fromkeys(nulls))
     try:
-        return _SECTIONS[section].model_validate(dict(values))
+        return _SECTIONS[section].model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{section}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"

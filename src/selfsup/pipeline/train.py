@@ -17,6 +17,7 @@ from selfsup.pipeline.components import data, evaluate, pretrain
 from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
 from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
 from selfsup.pipeline.task_settings import DEFAULT_RETRY, Retry, apply_resources, apply_retry
+from selfsup.pipeline.tasks import NULLS_KEY
 
 PIPELINE_NAME = "selfsup-train"
 DESCRIPTION = "selfsup: data -> pretrain (GPU pool) -> evaluate"
@@ -33,12 +34,21 @@ class ClusterOptions:
 
 
 def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
-    """Each section as a JSON-able dict; nulls are left out (a KFP struct default cannot hold
-    them, and a missing key takes the same default when the task validates the section)."""
-    return {
-        section: getattr(params, section).model_dump(mode="json", exclude_none=True)
-        for section in type(params).model_fields
-    }
+    """Each section as a dict a KFP struct can hold (no nulls), keeping the section's meaning.
+
+    KFP structs refuse null values, and a missing key validates to the field's default. So a
+    null that *is* the default is dropped, and a null that overrides a non-null default
+    (``max_images: null`` = train on everything) is listed under ``NULLS_KEY`` instead, which
+    :func:`selfsup.pipeline.tasks.section_params` turns back into null.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for section in type(params).model_fields:
+        values = getattr(params, section).model_dump(mode="json")
+        defaults = type(getattr(params, section))().model_dump(mode="json")
+        kept = {k: v for k, v in values.items() if v is not None}
+        nulls = sorted(k for k, v in values.items() if v is None and defaults.get(k) is not None)
+        out[section] = {**kept, NULLS_KEY: nulls} if nulls else kept
+    return out
 
 
 def build(options: ClusterOptions | None = None, defaults: Params | None = None) -> Any:
