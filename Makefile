@@ -50,6 +50,8 @@ test: venv system-deps lint typecheck
 
 bench: venv
 	$(BIN)/python bench/pretrain_throughput.py
+	$(BIN)/python bench/kfp_compile.py
+	$(BIN)/python bench/kfp_run_local.py --out /dev/stderr > /dev/null
 
 # Recompile the KFP pipelines and refresh the golden copies the tests compare against.
 pipelines: venv
