@@ -17,6 +17,7 @@ import typer
 
 from selfsup.config import Params, load_params, profile_params, render_params
 from selfsup.errors import SelfsupError
+from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets.")
 params_app = typer.Typer(no_args_is_help=True, help="Render and check parameter files.")
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
+app.add_typer(pipeline_app, name="pipeline")
 
 T = TypeVar("T")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
