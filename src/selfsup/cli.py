@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from selfsup.cli_errors import guard
 from selfsup.config import Params, load_params, profile_params, render_params
-from selfsup.errors import SelfsupError
 from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
@@ -31,24 +30,14 @@ app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
 app.add_typer(pipeline_app, name="pipeline")
 
-T = TypeVar("T")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
 MetricsOption = Annotated[
     Path | None, typer.Option("--metrics", help="also write the stage's metrics JSON here")
 ]
 
 
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a SelfsupError into one line on stderr and exit code 2."""
-    try:
-        return action()
-    except SelfsupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-
-
 def _params(path: Path) -> Params:
-    return _guard(lambda: load_params(path))
+    return guard(lambda: load_params(path))
 
 
 def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
@@ -75,7 +64,7 @@ def data_prepare(
     from selfsup.data import prepare
 
     config = _params(params)
-    _write_metrics(metrics, _guard(lambda: prepare.run(config.data, out)))
+    _write_metrics(metrics, guard(lambda: prepare.run(config.data, out)))
 
 
 @app.command()
@@ -93,7 +82,7 @@ def pretrain(
     from selfsup.train import pretrain as stage
 
     config = _params(params)
-    result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+    result = guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
     _write_metrics(metrics, result)
 
 
@@ -109,7 +98,7 @@ def evaluate(
     from selfsup.evaluate import stage
 
     config = _params(params)
-    _write_metrics(metrics, _guard(lambda: stage.run(model, data, config.evaluate, out)))
+    _write_metrics(metrics, guard(lambda: stage.run(model, data, config.evaluate, out)))
 
 
 @app.command()
@@ -133,7 +122,7 @@ def params_write(
     out: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
 ) -> None:
     """Write a profile's complete parameters as YAML (e.g. over params.yaml)."""
-    text = render_params(_guard(lambda: profile_params(profile)))
+    text = render_params(guard(lambda: profile_params(profile)))
     atomic_write_bytes(out, text.encode())
     typer.echo(f"wrote profile {profile!r} to {out}")
 

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 import typer
 
 from selfsup import __version__
+from selfsup.cli_errors import guard
 from selfsup.config import Params, load_params
-from selfsup.errors import SelfsupError
 
 pipeline_app = typer.Typer(
     no_args_is_help=True, help="Kubeflow Pipelines: compile, run-local, submit, schedule."
@@ -40,14 +40,6 @@ Package = Annotated[
     Path | None, typer.Option(help="compiled pipeline YAML to upload (default: compile now)")
 ]
 Version = Annotated[str | None, typer.Option(help="pipeline version name (default: timestamped)")]
-
-
-def _guard(action: Any) -> Any:
-    try:
-        return action()
-    except SelfsupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
 
 
 def _options(image: str | None, gpu_image: str | None, gpus: int) -> Any:
@@ -81,10 +73,10 @@ def compile_(
     from selfsup.pipeline import compile as compiling
 
     options = _options(image, gpu_image, gpus)
-    _guard(lambda: compiling.compile_pipeline(pipeline, out, options))
+    guard(lambda: compiling.compile_pipeline(pipeline, out, options))
     typer.echo(f"wrote {out}")
     if goldens is not None:
-        for path in _guard(lambda: compiling.write_goldens(goldens)):
+        for path in guard(lambda: compiling.write_goldens(goldens)):
             typer.echo(f"wrote {path}")
 
 
@@ -102,8 +94,8 @@ def run_local(
     from selfsup.pipeline.local import run_local as run
     from selfsup.store import atomic_write_json
 
-    config: Params = _guard(lambda: load_params(params))
-    result = _guard(lambda: run(config, root))
+    config: Params = guard(lambda: load_params(params))
+    result = guard(lambda: run(config, root))
     if metrics is not None:
         atomic_write_json(metrics, result.metrics)
     typer.echo(f"local run finished in {result.seconds:.1f} s: {result.run_dir}")
@@ -119,7 +111,7 @@ def _package(
         return package
     from selfsup.pipeline.compile import compile_pipeline
 
-    written: Path = _guard(
+    written: Path = guard(
         lambda: compile_pipeline("train", tmp / "train.yaml", _options(image, gpu_image, gpus))
     )
     return written
@@ -148,12 +140,12 @@ def submit(
     from selfsup.pipeline import client
     from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
 
-    config: Params = _guard(lambda: load_params(params))
+    config: Params = guard(lambda: load_params(params))
     name = _version(version)
     with tempfile.TemporaryDirectory() as tmp:
         path = _package(package, Path(tmp), image, gpu_image, gpus)
         target = client.Target(host=host, experiment=experiment, namespace=namespace)
-        uploaded, run_id = _guard(
+        uploaded, run_id = guard(
             lambda: client.submit(
                 target,
                 path,
@@ -187,13 +179,13 @@ def schedule(
     from selfsup.pipeline.cron import validate_cron
     from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
 
-    _guard(lambda: validate_cron(cron))  # before compiling or touching the server
-    config: Params = _guard(lambda: load_params(params))
+    guard(lambda: validate_cron(cron))  # before compiling or touching the server
+    config: Params = guard(lambda: load_params(params))
     version_name = _version(version)
     with tempfile.TemporaryDirectory() as tmp:
         path = _package(package, Path(tmp), image, gpu_image, gpus)
         target = client.Target(host=host, experiment=experiment, namespace=namespace)
-        uploaded, recurring_id = _guard(
+        uploaded, recurring_id = guard(
             lambda: client.schedule(
                 target, path, PIPELINE_NAME, version_name, name, cron, pipeline_arguments(config)
             )
@@ -233,7 +225,7 @@ def _finish(metrics_path: Path, values: dict[str, Any], executor_input: str | No
 
     atomic_write_json(metrics_path, values)
     if executor_input is not None:
-        parsed = _guard(lambda: parse_executor_input(executor_input))
+        parsed = guard(lambda: parse_executor_input(executor_input))
         write_executor_output(parsed, {"metrics": flat_metrics(values)})
 
 
@@ -249,7 +241,7 @@ def task_data(
     from selfsup.pipeline import tasks
     from selfsup.store import atomic_write_bytes
 
-    values, digest = _guard(lambda: tasks.run_data(_section(params_json), dataset))
+    values, digest = guard(lambda: tasks.run_data(_section(params_json), dataset))
     atomic_write_bytes(content_hash, digest.encode())
     _finish(metrics, values, executor_input)
 
@@ -267,8 +259,8 @@ def task_pretrain(
     from selfsup.pipeline import tasks
 
     section = _section(params_json)
-    _guard(lambda: tasks.check_data_hash(dataset, data_hash))
-    values = _guard(lambda: tasks.run_pretrain(section, dataset, model))
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_pretrain(section, dataset, model))
     _finish(metrics, values, executor_input)
 
 
@@ -287,6 +279,6 @@ def task_evaluate(
     from selfsup.pipeline import tasks
 
     section = _section(params_json)
-    _guard(lambda: tasks.check_data_hash(dataset, data_hash))
-    values = _guard(lambda: tasks.run_evaluate(section, dataset, model, evaluation, report))
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_evaluate(section, dataset, model, evaluation, report))
     _finish(metrics, values, executor_input)
