@@ -63,7 +63,7 @@ class AugmentParams(_Strict):
     a CPU (BENCHMARKS.md) and the path that can run on a GPU.
     """
 
-    backend: Literal["torchvision", "kornia"] = "torchvision"
+    backend: Literal["torchvision", "kornia"] = "kornia"
     crop_scale_min: float = Field(0.2, gt=0.0, le=1.0)
     flip_p: float = Field(0.5, ge=0.0, le=1.0)
     jitter_p: float = Field(0.8, ge=0.0, le=1.0)
