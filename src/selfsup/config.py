@@ -111,12 +111,27 @@ class EvaluateParams(_Strict):
     seed: int = 0
 
 
+class RegistryParams(_Strict):
+    """``selfsup registry register``: where models are kept and the label-free promotion gate.
+
+    A candidate replaces the champion only when its kNN top-1 (when both were evaluated on
+    labeled data) and its RankMe each beat the champion's by at least the margin.
+    """
+
+    uri: str = Field(
+        "registry", description="local directory or s3://bucket/prefix; $SELFSUP_REGISTRY wins"
+    )
+    knn_margin: float = Field(0.005, ge=0.0, le=1.0, description="kNN top-1 gain to promote")
+    rankme_margin: float = Field(0.0, ge=0.0, description="RankMe gain to promote")
+
+
 class Params(_Strict):
     """All stages' parameters: the content of ``params.yaml``."""
 
     data: DataParams = DataParams()
     pretrain: PretrainParams = PretrainParams()
     evaluate: EvaluateParams = EvaluateParams()
+    registry: RegistryParams = RegistryParams()
 
 
 PROFILES: dict[str, dict[str, Any]] = {
