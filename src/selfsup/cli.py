@@ -7,9 +7,11 @@ and exits with code 2; any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -17,6 +19,7 @@ import typer
 
 from selfsup.config import Params, load_params, profile_params, render_params
 from selfsup.errors import SelfsupError
+from selfsup.observe.metrics import StageRun, stage_metrics
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
 app = typer.Typer(
@@ -26,8 +29,12 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets.")
 params_app = typer.Typer(no_args_is_help=True, help="Render and check parameter files.")
+store_app = typer.Typer(no_args_is_help=True, help="Push and pull artifacts (local or S3).")
+registry_app = typer.Typer(no_args_is_help=True, help="Model registry and promotion gate.")
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
+app.add_typer(store_app, name="store")
+app.add_typer(registry_app, name="registry")
 
 T = TypeVar("T")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
@@ -54,6 +61,13 @@ def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
         atomic_write_json(path, metrics)
 
 
+@contextmanager
+def _observed(stage: str) -> Iterator[StageRun]:
+    """Push the stage's Prometheus metrics when it ends (see selfsup.observe.metrics)."""
+    with stage_metrics(stage) as run:
+        yield run
+
+
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     logging.basicConfig(
@@ -73,7 +87,10 @@ def data_prepare(
     from selfsup.data import prepare
 
     config = _params(params)
-    _write_metrics(metrics, _guard(lambda: prepare.run(config.data, out)))
+    with _observed("data") as run:
+        result = _guard(lambda: prepare.run(config.data, out))
+        run.items, run.metrics = float(result.get("images_total") or 0), result
+    _write_metrics(metrics, result)
 
 
 @app.command()
@@ -91,7 +108,10 @@ def pretrain(
     from selfsup.train import pretrain as stage
 
     config = _params(params)
-    result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+    with _observed("pretrain") as run:
+        result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+        run.items = float(result["epochs"] * result["train_images"])
+        run.metrics = result
     _write_metrics(metrics, result)
 
 
@@ -107,7 +127,10 @@ def evaluate(
     from selfsup.evaluate import stage
 
     config = _params(params)
-    _write_metrics(metrics, _guard(lambda: stage.run(model, data, config.evaluate, out)))
+    with _observed("evaluate") as run:
+        result = _guard(lambda: stage.run(model, data, config.evaluate, out))
+        run.items, run.metrics = float(result["num_train"] + result["num_test"]), result
+    _write_metrics(metrics, result)
 
 
 @params_app.command("write")
@@ -126,3 +149,209 @@ def params_check(path: Annotated[Path, typer.Argument()] = Path("params.yaml")) 
     """Validate a params file (unknown keys and out-of-range values are errors)."""
     _params(path)
     typer.echo(f"{path}: ok")
+
+
+# --- store -----------------------------------------------------------------------------------
+StoreOption = Annotated[
+    str,
+    typer.Option("--store", help="s3://bucket/prefix or a local directory", envvar="SELFSUP_STORE"),
+]
+
+
+@store_app.command("push")
+def store_push(
+    local: Annotated[Path, typer.Argument(help="artifact directory (with manifest.json)")],
+    name: Annotated[str, typer.Argument(help="name in the store, e.g. datasets/cifar10")],
+    store: StoreOption,
+) -> None:
+    """Upload an artifact directory: missing blobs first, its manifest last."""
+    from selfsup.store.open import open_store
+
+    def push() -> dict[str, Any]:
+        target = open_store(store)
+        _ensure_bucket(target)
+        return target.push(local, name)
+
+    manifest = _guard(push)
+    typer.echo(f"pushed {local} as {name} ({len(manifest['files'])} files)")
+
+
+@store_app.command("pull")
+def store_pull(
+    name: Annotated[str, typer.Argument(help="artifact name in the store")],
+    dest: Annotated[Path, typer.Argument(help="directory to write (replaced atomically)")],
+    store: StoreOption,
+    version_id: Annotated[
+        str | None, typer.Option(help="an older version of the manifest (versioned buckets)")
+    ] = None,
+) -> None:
+    """Download an artifact, verifying every file's sha256."""
+    from selfsup.store.open import open_store
+
+    manifest = _guard(lambda: open_store(store).pull(name, dest, version_id))
+    typer.echo(f"pulled {name} into {dest} ({len(manifest['files'])} files)")
+
+
+@store_app.command("list")
+def store_list(
+    store: StoreOption, prefix: Annotated[str, typer.Option(help="name prefix")] = ""
+) -> None:
+    """List the published artifacts."""
+    from selfsup.store.open import open_store
+
+    for name in _guard(lambda: open_store(store).names(prefix)):
+        typer.echo(name)
+
+
+@store_app.command("dvc-remote")
+def store_dvc_remote(
+    url: Annotated[str, typer.Argument(help="s3://bucket/path for DVC's cache")],
+    endpoint: Annotated[
+        str, typer.Option(help="S3 endpoint, http(s)://host:port", envvar="SELFSUP_S3_ENDPOINT")
+    ],
+    name: Annotated[str, typer.Option(help="remote name")] = "storage",
+    repo: Annotated[Path, typer.Option(help="the DVC repository")] = Path("."),
+    save_credentials: Annotated[
+        bool, typer.Option(help="copy AWS_* keys from the env into .dvc/config.local")
+    ] = False,
+) -> None:
+    """Make the project's default DVC remote an S3 bucket (then `dvc push` / `dvc pull`)."""
+    from selfsup.store.dvc_remote import configure_remote
+
+    _guard(lambda: configure_remote(repo, url, endpoint, name, True, save_credentials))
+    typer.echo(f"DVC remote {name!r} = {url} at {endpoint} (default)")
+
+
+def _ensure_bucket(store: Any) -> None:
+    """Create the bucket of an S3 store (versioned, so overwrites keep old versions)."""
+    from selfsup.store.s3 import S3Backend
+
+    if isinstance(store.backend, S3Backend):
+        store.backend.ensure_bucket(versioning=True)
+
+
+# --- registry --------------------------------------------------------------------------------
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        help="registry store (default: params registry.uri)",
+        envvar="SELFSUP_REGISTRY",
+    ),
+]
+
+
+def _registry(uri: str | None, params: Path) -> tuple[Any, Params]:
+    from selfsup.registry.registry import Registry
+    from selfsup.store.open import open_store
+
+    config = _params(params) if params.is_file() or uri is None else Params()
+    store = _guard(lambda: open_store(uri or config.registry.uri))
+    return Registry(store), config
+
+
+def _echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+
+@registry_app.command("register")
+def registry_register(
+    model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
+    evaluation: Annotated[Path, typer.Option(help="metrics JSON written by selfsup evaluate")],
+    registry: RegistryOption = None,
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path | None, typer.Option(help="write the gate's decision JSON here")] = None,
+) -> None:
+    """Register a model (challenger) with its lineage and metrics, then run the promotion gate."""
+    from selfsup.registry.lineage import data_version
+
+    reg, config = _registry(registry, params)
+
+    def run() -> dict[str, Any]:
+        if not evaluation.is_file():
+            raise SelfsupError(f"{evaluation} does not exist: run selfsup evaluate first")
+        metrics = json.loads(evaluation.read_text())
+        _ensure_bucket(reg.store)
+        record = reg.register(model, metrics, {"data_version": data_version(Path.cwd())})
+        return dict(reg.promote(record["id"], config.registry))
+
+    with _observed("register") as observed:
+        decision = _guard(run)
+        observed.items, observed.metrics = 1.0, {"promoted": float(decision["action"] == "promote")}
+    _write_metrics(out, decision)
+    typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
+
+
+@registry_app.command("list")
+def registry_list(
+    registry: RegistryOption = None, params: ParamsOption = Path("params.yaml")
+) -> None:
+    """Every registered model with its key metrics and aliases."""
+    reg, _ = _registry(registry, params)
+
+    def rows() -> list[str]:
+        aliases = reg.aliases()
+        lines = []
+        for model_id in reg.ids():
+            record = reg.record(model_id)
+            trained = record["metrics"].get("trained", {})
+            tags = ",".join(a for a in ("champion", "challenger") if aliases.get(a) == model_id)
+            knn = trained.get("knn_top1")
+            knn_text = "-" if knn is None else f"{knn:.4f}"
+            lines.append(
+                f"{model_id}  {record['registered']}  knn_top1={knn_text}  "
+                f"rankme={trained.get('rankme', float('nan')):.2f}  {tags}".rstrip()
+            )
+        return lines
+
+    for line in _guard(rows):
+        typer.echo(line)
+
+
+@registry_app.command("show")
+def registry_show(
+    ref: Annotated[str, typer.Argument(help="model id, champion or challenger")],
+    registry: RegistryOption = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """A model's record (lineage, metrics) as JSON."""
+    reg, _ = _registry(registry, params)
+    _echo_json(_guard(lambda: reg.record(ref)))
+
+
+@registry_app.command("promote")
+def registry_promote(
+    ref: Annotated[str, typer.Argument(help="model id or challenger")] = "challenger",
+    registry: RegistryOption = None,
+    params: ParamsOption = Path("params.yaml"),
+    force: Annotated[str | None, typer.Option(help="skip the gate; the reason is recorded")] = None,
+) -> None:
+    """Run the promotion gate for a model against the champion (or force it, with a reason)."""
+    reg, config = _registry(registry, params)
+    decision = _guard(lambda: reg.promote(ref, config.registry, force))
+    typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    reason: Annotated[str, typer.Option(help="why (recorded with the decision)")],
+    registry: RegistryOption = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Make the previous champion champion again."""
+    reg, _ = _registry(registry, params)
+    decision = _guard(lambda: reg.rollback(reason))
+    typer.echo(f"rollback: champion is {decision['model']} again ({reason})")
+
+
+@registry_app.command("pull")
+def registry_pull(
+    ref: Annotated[str, typer.Argument(help="model id, champion or challenger")],
+    dest: Annotated[Path, typer.Argument(help="directory to write")],
+    registry: RegistryOption = None,
+    params: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Download a registered model (verified) into a directory."""
+    reg, _ = _registry(registry, params)
+    _guard(lambda: reg.pull(ref, dest))
+    typer.echo(f"pulled {ref} into {dest}")
