@@ -34,9 +34,19 @@ run: venv check-archive
 	$(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-# No system services are needed yet; S3 (Ceph RGW) and the Pushgateway join with their issue.
+# Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway):
+# Debian packages, installed only when a binary is missing (needs root or sudo).
+SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway
+SYSTEM_PACKAGES := radosgw ceph-mon ceph-osd ceph-common prometheus-pushgateway
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@true
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			$(SYSTEM_PACKAGES); \
+	fi
 
 lint: venv
 	$(BIN)/ruff check src tests bench
@@ -48,8 +58,9 @@ typecheck: venv
 test: venv system-deps lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-bench: venv
+bench: venv system-deps
 	$(BIN)/python bench/pretrain_throughput.py
+	$(BIN)/python bench/store_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -103,12 +103,19 @@ def pretrain(
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
     metrics: MetricsOption = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
+    ] = None,
 ) -> None:
     """Self-supervised pretraining (SimCLR) of an encoder."""
+    from contextlib import nullcontext
+
+    from selfsup.observe.metrics import serve_metrics
     from selfsup.train import pretrain as stage
 
     config = _params(params)
-    with _observed("pretrain") as run:
+    scrape = serve_metrics(metrics_port, "pretrain") if metrics_port else nullcontext()
+    with scrape, _observed("pretrain") as run:
         result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
         run.items = float(result["epochs"] * result["train_images"])
         run.metrics = result

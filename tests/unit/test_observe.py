@@ -76,3 +76,20 @@ def test_byte_progress_logs_plain_lines_when_not_a_terminal(
     assert lines[0].startswith("upload m: 1.0/4.0 MB (25%), ")
     assert lines[-1].startswith("upload m: done, 4.0/4.0 MB (100%)")
     assert p.done == 4_000_000
+
+
+def test_serve_metrics_exposes_the_running_stage_and_stops() -> None:
+    import urllib.request
+
+    from selfsup.observe.metrics import serve_metrics
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with serve_metrics(port, "pretrain", addr="127.0.0.1"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            got = samples(response.read().decode())
+        assert got["selfsup_stage_running{stage=pretrain}"] == 1.0
+        assert got["selfsup_stage_start_timestamp_seconds{stage=pretrain}"] > 1.6e9
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)

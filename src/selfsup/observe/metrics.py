@@ -139,6 +139,24 @@ def stage_metrics(stage: str, timeout_s: float = 5.0) -> Iterator[StageRun]:
             )
 
 
-def serve_metrics(port: int) -> None:
-    """Expose the process's default registry on ``/metrics`` (for a long-running trainer)."""
-    start_http_server(port, addr="0.0.0.0")
+RUNNING = Gauge("selfsup_stage_running", "1 while the stage runs in this process.", ["stage"])
+STARTED = Gauge(
+    "selfsup_stage_start_timestamp_seconds", "When the stage started (Unix time).", ["stage"]
+)
+
+
+@contextmanager
+def serve_metrics(port: int, stage: str, addr: str = "0.0.0.0") -> Iterator[None]:
+    """Serve the process's default registry on ``http://addr:port/metrics`` while the block runs
+    (a long training job is scraped rather than pushed): process CPU/memory, and
+    ``selfsup_stage_running``/``selfsup_stage_start_timestamp_seconds`` for ``stage``."""
+    server, thread = start_http_server(port, addr=addr)
+    RUNNING.labels(stage=stage).set(1)
+    STARTED.labels(stage=stage).set(time.time())
+    try:
+        yield
+    finally:
+        RUNNING.labels(stage=stage).set(0)
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -21,7 +21,6 @@ from typing import Any
 
 from selfsup.config import RegistryParams
 from selfsup.errors import SelfsupError
-from selfsup.models.artifact import MODEL_KIND
 from selfsup.registry.gate import gate
 from selfsup.store import read_manifest
 from selfsup.store.artifacts import ArtifactStore
@@ -94,6 +93,8 @@ class Registry:
         self, model_dir: Path, metrics: dict[str, Any], lineage: dict[str, Any]
     ) -> dict[str, Any]:
         """Push the model, record it with its lineage and metrics, make it ``challenger``."""
+        from selfsup.models.artifact import MODEL_KIND  # imports torch: only when registering
+
         manifest = read_manifest(Path(model_dir), kind=MODEL_KIND)
         model_id = "m-" + str(manifest["content_hash"])[:16]
         artifact = f"models/{model_id}"
