@@ -57,7 +57,7 @@ def _safe_relative(rel: str) -> str:
 class ArtifactStore:
     """Push and pull manifest-carrying directories through any :class:`ObjectBackend`."""
 
-    def __init__(self, backend: ObjectBackend, workers: int = 4) -> None:
+    def __init__(self, backend: ObjectBackend, workers: int = 8) -> None:
         self.backend = backend
         self.workers = workers
 
@@ -76,27 +76,29 @@ class ArtifactStore:
         first_path: dict[str, Path] = {}
         for rel, sha in sorted(files.items()):
             first_path.setdefault(sha, local / rel)
-        missing = [sha for sha in first_path if not self.backend.exists(blob_key(sha))]
-        total = sum(first_path[sha].stat().st_size for sha in missing)
-        log.info(
-            "push %s -> %s/%s: %d of %d blobs to upload (%.1f MB)",
-            local,
-            self.describe(),
-            name,
-            len(missing),
-            len(first_path),
-            total / 1e6,
-        )
-        with (
-            ByteProgress(total, f"upload {name}") as progress,
-            ThreadPoolExecutor(self.workers) as pool,
-        ):
-            jobs = [
-                pool.submit(self.backend.put_file, blob_key(sha), first_path[sha], progress.update)
-                for sha in missing
-            ]
-            for job in jobs:
-                job.result()
+        with ThreadPoolExecutor(self.workers) as pool:
+            # one existence check per blob, in parallel (10,000 small files: 10,000 HEADs)
+            present = list(pool.map(lambda sha: self.backend.exists(blob_key(sha)), first_path))
+            missing = [sha for sha, there in zip(first_path, present, strict=True) if not there]
+            total = sum(first_path[sha].stat().st_size for sha in missing)
+            log.info(
+                "push %s -> %s/%s: %d of %d blobs to upload (%.1f MB)",
+                local,
+                self.describe(),
+                name,
+                len(missing),
+                len(first_path),
+                total / 1e6,
+            )
+            with ByteProgress(total, f"upload {name}") as progress:
+                jobs = [
+                    pool.submit(
+                        self.backend.put_file, blob_key(sha), first_path[sha], progress.update
+                    )
+                    for sha in missing
+                ]
+                for job in jobs:
+                    job.result()
         self.backend.put_bytes(manifest_key(name), (local / MANIFEST_NAME).read_bytes())
         return manifest
 

@@ -35,8 +35,10 @@ SECRET_DIR_ENV = "SELFSUP_S3_SECRET_DIR"
 ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
 SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
 
-PART_SIZE = 16 << 20  # multipart above this; 16 MiB parts
-PARALLEL_PARTS = 4
+# Multipart above PART_SIZE, in PART_SIZE parts, PARALLEL_PARTS at a time: boto3's managed
+# transfer defaults (8 MiB, 10 threads); measured on par with them (see BENCHMARKS.md).
+PART_SIZE = 8 << 20
+PARALLEL_PARTS = 8
 _CHUNK = 1 << 20
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken"}
 _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NoSuchObject"}
@@ -86,7 +88,7 @@ def _is_transient(exc: BaseException) -> bool:
 def _http_client(timeout_s: float) -> urllib3.PoolManager:
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=min(timeout_s, 5.0), read=timeout_s),
-        maxsize=16,
+        maxsize=32,
         retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, raise_on_status=False),
     )
 
