@@ -174,3 +174,45 @@ def test_dvc_push_and_pull_through_the_s3_remote(s3_settings: S3Settings, tmp_pa
     shutil.rmtree(repo / ".dvc/cache")
     run(["dvc", "pull"], repo, env)
     assert {p.name: p.read_bytes() for p in data.iterdir()} == expected
+
+
+@pytest.mark.slow
+def test_every_stage_output_round_trips_through_the_dvc_s3_remote(
+    s3_settings: S3Settings, tmp_path: Path
+) -> None:
+    """`dvc repro` (tiny) → `dvc push` → delete outputs and cache → `dvc pull` → up to date."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    repo = tmp_path / "repo"
+    for name in listed:
+        if (REPO / name).is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, repo / name)
+    env = {**s3_env(s3_settings), "SELFSUP_REGISTRY": str(tmp_path / "registry")}
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(["git", "init", "-q"], repo, env)
+    run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], repo, env)
+    run([*git, "add", "-A"], repo, env)
+    run([*git, "commit", "-qm", "clone"], repo, env)
+    run(["dvc", "repro"], repo, env)
+    bucket = f"dvc-{uuid.uuid4().hex[:8]}"
+    from selfsup.store.s3 import S3Backend
+
+    S3Backend(bucket, "", s3_settings).ensure_bucket()
+    run(["selfsup", "store", "dvc-remote", f"s3://{bucket}/cache"], repo, env)
+    weights = (repo / "artifacts/encoder/encoder.pt").read_bytes()
+    run(["dvc", "push"], repo, env)
+    shutil.rmtree(repo / "artifacts")
+    shutil.rmtree(repo / ".dvc/cache")
+    run(["dvc", "pull"], repo, env)
+    assert (repo / "artifacts/encoder/encoder.pt").read_bytes() == weights
+    assert (repo / "artifacts/data/manifest.json").is_file()
+    status = run(["dvc", "status"], repo, env)
+    assert "changed" not in status and "deleted" not in status, status
+    decision = json.loads((repo / "reports/registry.json").read_text())
+    assert decision["action"] == "promote" and "no champion yet" in decision["reason"]

@@ -94,11 +94,16 @@ def test_a_corrupt_blob_is_refused_and_the_target_kept(tmp_path: Path) -> None:
 
 def test_a_locally_corrupt_artifact_is_never_pushed(tmp_path: Path) -> None:
     src = make_artifact(tmp_path / "src", FILES)
+    claimed = json.loads((src / "manifest.json").read_text())["files"]["a.bin"]
     (src / "a.bin").write_bytes(b"changed")
-    store = ArtifactStore(LocalBackend(tmp_path / "store"))
-    with pytest.raises(IntegrityError):
+    backend = LocalBackend(tmp_path / "store")
+    store = ArtifactStore(backend)
+    with pytest.raises(IntegrityError, match=r"a\.bin does not match its sha256"):
         store.push(src, "m")
-    assert not (tmp_path / "store").exists()
+    assert store.names() == [] and not backend.exists(blob_key(claimed))
+    (src / "sub/b.bin").unlink()
+    with pytest.raises(IntegrityError, match="missing"):
+        store.push(src, "m")
 
 
 @pytest.mark.parametrize("rel", ["../evil", "/etc/passwd", "a/../../b", "a//b"])

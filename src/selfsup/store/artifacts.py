@@ -25,7 +25,7 @@ from typing import Any
 
 from selfsup.errors import IntegrityError
 from selfsup.observe.progress import ByteProgress
-from selfsup.store.atomic import atomic_directory
+from selfsup.store.atomic import atomic_directory, sha256_file
 from selfsup.store.backend import ObjectBackend, check_key
 from selfsup.store.manifest import MANIFEST_NAME, read_manifest
 
@@ -65,18 +65,24 @@ class ArtifactStore:
         return self.backend.describe()
 
     # --- write -----------------------------------------------------------------------------
-    def push(self, local: Path, name: str, show_progress: bool = True) -> dict[str, Any]:
+    def push(self, local: Path, name: str) -> dict[str, Any]:
         """Publish the artifact directory ``local`` as ``name``; returns its manifest.
 
-        The local manifest is verified first (a corrupt artifact is never published).
+        Every local file is checked against its manifest sha256 while the uploads run (hashing
+        beside the network transfer, not before it). On a mismatch the blobs uploaded for the
+        bad files are deleted, nothing is published, and :class:`IntegrityError` names the file.
         """
         local = Path(local)
-        manifest = read_manifest(local)
+        manifest = read_manifest(local, verify=False)
         files: dict[str, str] = manifest["files"]
         first_path: dict[str, Path] = {}
         for rel, sha in sorted(files.items()):
+            if not (local / _safe_relative(rel)).is_file():
+                raise IntegrityError(f"{local / rel} is listed in the manifest but missing")
+            blob_key(sha)  # a valid digest, or IntegrityError
             first_path.setdefault(sha, local / rel)
-        with ThreadPoolExecutor(self.workers) as pool:
+        with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(self.workers) as hashing:
+            hashes = {rel: hashing.submit(sha256_file, local / rel) for rel in files}
             # one existence check per blob, in parallel (10,000 small files: 10,000 HEADs)
             present = list(pool.map(lambda sha: self.backend.exists(blob_key(sha)), first_path))
             missing = [sha for sha, there in zip(first_path, present, strict=True) if not there]
@@ -99,6 +105,14 @@ class ArtifactStore:
                 ]
                 for job in jobs:
                     job.result()
+            bad = sorted(rel for rel, digest in hashes.items() if digest.result() != files[rel])
+        if bad:
+            for sha in {files[rel] for rel in bad} & set(missing):
+                self.backend.delete(blob_key(sha))
+            raise IntegrityError(
+                f"{local / bad[0]} does not match its sha256 in the manifest ({len(bad)} such "
+                "files): nothing was published"
+            )
         self.backend.put_bytes(manifest_key(name), (local / MANIFEST_NAME).read_bytes())
         return manifest
 

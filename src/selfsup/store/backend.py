@@ -47,6 +47,10 @@ class ObjectBackend(Protocol):
 
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes: ...
 
+    def delete(self, key: str) -> None:
+        """Remove an object (no error when it is already gone)."""
+        ...
+
     def iter_chunks(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
         """The object's content in chunks (StoreError when missing)."""
         ...
@@ -91,6 +95,9 @@ class LocalBackend:
 
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         return b"".join(self.iter_chunks(key, version_id))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def iter_chunks(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
         if version_id is not None:

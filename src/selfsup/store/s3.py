@@ -210,6 +210,13 @@ class S3Backend:
             lambda: self.client.put_object(self.bucket, name, io.BytesIO(data), len(data)),
         )
 
+    def delete(self, key: str) -> None:
+        name = self._key(key)
+        self._call(
+            f"delete s3://{self.bucket}/{name}",
+            lambda: self.client.remove_object(self.bucket, name),
+        )
+
     def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
         name = self._key(key)
 
