@@ -32,7 +32,8 @@ check-archive:
 
 run: venv check-archive
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/selfsup summary reports/evaluate.json
+	@echo "full metrics: dvc metrics show; report: reports/evaluate/report.html"
 
 # Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway):
 # Debian packages, installed only when a binary is missing (needs root or sudo).

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader
 
 from selfsup.config import PretrainParams
 from selfsup.data.augment import TwoViews, simclr_transform
+from selfsup.data.augment_batched import BatchTwoViews, Images
 from selfsup.data.shards import load_split, read_dataset_manifest
 from selfsup.errors import ConfigError
 from selfsup.losses import nt_xent
@@ -82,20 +83,31 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _loader(
-    dataset: TwoViews, params: PretrainParams, epoch: int, device: torch.device
+def view_loader(
+    images: torch.Tensor, params: PretrainParams, epoch: int, device: torch.device
 ) -> DataLoader[Any]:
+    """Pairs of views of shuffled images; the augmentation backend decides where views are made
+    (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers."""
+    size = int(images.shape[-1])
     generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch))
-    return DataLoader(
-        dataset,
-        batch_size=params.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=params.num_workers,
-        generator=generator,
-        pin_memory=device.type == "cuda",  # uint8 batches cross to the GPU asynchronously
-        persistent_workers=False,
-    )
+    options: dict[str, Any] = {
+        "batch_size": params.batch_size,
+        "shuffle": True,
+        "drop_last": True,
+        "num_workers": params.num_workers,
+        "generator": generator,
+        "pin_memory": device.type == "cuda",  # batches cross to the GPU asynchronously
+        "persistent_workers": False,
+    }
+    if params.augment.backend == "kornia":
+        collate = BatchTwoViews(size, params.augment)
+        return DataLoader(Images(images), collate_fn=collate, **options)
+    return DataLoader(TwoViews(images, simclr_transform(size, params.augment)), **options)
+
+
+def as_unit_float(views: torch.Tensor) -> torch.Tensor:
+    """uint8 views (torchvision backend) → [0, 1]; float views (kornia) pass through."""
+    return views.float().div_(255.0) if views.dtype == torch.uint8 else views.float()
 
 
 def _train_epoch(
@@ -115,7 +127,7 @@ def _train_epoch(
     with StepProgress(len(loader), desc) as bar:
         started = time.perf_counter()
         for view1, view2 in loader:
-            x = torch.cat([view1, view2]).to(device, non_blocking=True).float().div_(255.0)
+            x = as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
             z = projector(encoder(x))
             z1, z2 = z.chunk(2)
             loss = nt_xent(z1, z2, temperature=params.temperature)
@@ -152,7 +164,6 @@ def run(
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     checkpoints = root / run_key(params, data_manifest["content_hash"])
     images = _training_images(data_dir, params)
-    size = int(images.shape[-1])
 
     device = resolve_device(params.device)
     torch.manual_seed(params.seed)
@@ -187,14 +198,13 @@ def run(
         start_epoch = int(state["epoch"]) + 1
         log.info("resumed from %s after epoch %d", checkpoints / "last.pt", start_epoch)
 
-    dataset = TwoViews(images, simclr_transform(size, params.augment))
     for epoch in range(start_epoch, params.epochs):
         torch.manual_seed(_epoch_seed(params.seed, epoch))  # augmentations when num_workers=0
         started = time.perf_counter()
         loss, seen = _train_epoch(
             encoder,
             projector,
-            _loader(dataset, params, epoch, device),
+            view_loader(images, params, epoch, device),
             optimizer,
             scheduler,
             params,
