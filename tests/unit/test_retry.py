@@ -6,7 +6,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -130,3 +132,47 @@ def test_settings_come_from_env_or_a_mounted_secret(tmp_path: Path) -> None:
         S3Settings.from_env({"SELFSUP_S3_ENDPOINT": "http://h:1"})
     with pytest.raises(StoreError, match="no S3 endpoint"):
         S3Settings.from_env({})
+
+
+class _BreakingS3(BaseHTTPRequestHandler):
+    """Serves one object; the first GET breaks after half the bytes, later GETs honour Range."""
+
+    payload = bytes(range(256)) * 4096 * 4  # 4 MiB: the client reads 1 MiB chunks
+    requests: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        ranged = self.headers.get("Range")
+        type(self).requests.append(ranged)
+        start = int(ranged.removeprefix("bytes=").split("-")[0]) if ranged else 0
+        body = self.payload[start:]
+        self.send_response(206 if ranged else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if len(type(self).requests) == 1:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_download_broken_midway_resumes_from_the_last_byte() -> None:
+    _BreakingS3.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BreakingS3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        backend = S3Backend("bucket", "", _settings(port), RetryPolicy(3, 0.01), timeout_s=5)
+        data = b"".join(backend.iter_chunks("blob"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert data == _BreakingS3.payload
+    assert len(_BreakingS3.requests) == 2
+    assert _BreakingS3.requests[0] is None
+    resumed_at = int(str(_BreakingS3.requests[1]).removeprefix("bytes=").rstrip("-"))
+    assert 0 < resumed_at <= len(_BreakingS3.payload) // 2

@@ -13,7 +13,9 @@ what to fix (credentials, endpoint, missing object).
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from selfsup.store.backend import Progress, check_key
 from selfsup.store.retry import RetriesExhausted, RetryPolicy, with_retries
 
 T = TypeVar("T")
+log = logging.getLogger("selfsup.store")
 
 ENDPOINT_ENV = "SELFSUP_S3_ENDPOINT"
 SECRET_DIR_ENV = "SELFSUP_S3_SECRET_DIR"
@@ -231,18 +234,34 @@ class S3Backend:
         return self._call(f"download s3://{self.bucket}/{name}", get)
 
     def iter_chunks(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
-        """Stream an object. The request is retried; a failure mid-stream is not (the caller
-        restarts the file, see :meth:`ArtifactStore.pull`)."""
+        """Stream an object. A connection that breaks mid-stream is resumed with a ranged GET
+        from the last byte received, within the same bounded retry policy."""
         name = self._key(key)
-        response = self._call(
-            f"download s3://{self.bucket}/{name}",
-            lambda: self.client.get_object(self.bucket, name, version_id=version_id),
-        )
-        try:
-            yield from response.stream(_CHUNK)
-        finally:
-            response.close()
-            response.release_conn()
+        what = f"download s3://{self.bucket}/{name}"
+        offset = 0
+        for attempt in range(self.policy.attempts):
+            response = self._call(
+                what,
+                lambda start=offset: self.client.get_object(  # type: ignore[misc]
+                    self.bucket, name, offset=start, version_id=version_id
+                ),
+            )
+            try:
+                for chunk in response.stream(_CHUNK):
+                    offset += len(chunk)
+                    yield chunk
+                return
+            except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
+                if attempt + 1 == self.policy.attempts:
+                    raise StoreError(
+                        f"{what}: the connection broke {self.policy.attempts} times "
+                        f"(last at byte {offset}: {exc})"
+                    ) from None
+                log.warning("%s broke at byte %d (%s); resuming", what, offset, exc)
+                time.sleep(self.policy.delay(attempt))
+            finally:
+                response.close()
+                response.release_conn()
 
     def list_keys(self, prefix: str) -> list[str]:
         full = (
