@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from selfsup.cli_errors import guard
 from selfsup.config import Params, load_params, profile_params, render_params
 from selfsup.errors import SelfsupError
 from selfsup.observe.metrics import StageRun, stage_metrics
+from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
 app = typer.Typer(
@@ -33,27 +35,18 @@ store_app = typer.Typer(no_args_is_help=True, help="Push and pull artifacts (loc
 registry_app = typer.Typer(no_args_is_help=True, help="Model registry and promotion gate.")
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
+app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(store_app, name="store")
 app.add_typer(registry_app, name="registry")
 
-T = TypeVar("T")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
 MetricsOption = Annotated[
     Path | None, typer.Option("--metrics", help="also write the stage's metrics JSON here")
 ]
 
 
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a SelfsupError into one line on stderr and exit code 2."""
-    try:
-        return action()
-    except SelfsupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-
-
 def _params(path: Path) -> Params:
-    return _guard(lambda: load_params(path))
+    return guard(lambda: load_params(path))
 
 
 def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
@@ -88,7 +81,7 @@ def data_prepare(
 
     config = _params(params)
     with _observed("data") as run:
-        result = _guard(lambda: prepare.run(config.data, out))
+        result = guard(lambda: prepare.run(config.data, out))
         run.items, run.metrics = float(result.get("images_total") or 0), result
     _write_metrics(metrics, result)
 
@@ -116,7 +109,7 @@ def pretrain(
     config = _params(params)
     scrape = serve_metrics(metrics_port, "pretrain") if metrics_port else nullcontext()
     with scrape, _observed("pretrain") as run:
-        result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+        result = guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
         run.items = float(result["epochs"] * result["train_images"])
         run.metrics = result
     _write_metrics(metrics, result)
@@ -135,7 +128,7 @@ def evaluate(
 
     config = _params(params)
     with _observed("evaluate") as run:
-        result = _guard(lambda: stage.run(model, data, config.evaluate, out))
+        result = guard(lambda: stage.run(model, data, config.evaluate, out))
         run.items, run.metrics = float(result["num_train"] + result["num_test"]), result
     _write_metrics(metrics, result)
 
@@ -161,7 +154,7 @@ def params_write(
     out: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
 ) -> None:
     """Write a profile's complete parameters as YAML (e.g. over params.yaml)."""
-    text = render_params(_guard(lambda: profile_params(profile)))
+    text = render_params(guard(lambda: profile_params(profile)))
     atomic_write_bytes(out, text.encode())
     typer.echo(f"wrote profile {profile!r} to {out}")
 
@@ -194,7 +187,7 @@ def store_push(
         _ensure_bucket(target)
         return target.push(local, name)
 
-    manifest = _guard(push)
+    manifest = guard(push)
     typer.echo(f"pushed {local} as {name} ({len(manifest['files'])} files)")
 
 
@@ -210,7 +203,7 @@ def store_pull(
     """Download an artifact, verifying every file's sha256."""
     from selfsup.store.open import open_store
 
-    manifest = _guard(lambda: open_store(store).pull(name, dest, version_id))
+    manifest = guard(lambda: open_store(store).pull(name, dest, version_id))
     typer.echo(f"pulled {name} into {dest} ({len(manifest['files'])} files)")
 
 
@@ -221,7 +214,7 @@ def store_list(
     """List the published artifacts."""
     from selfsup.store.open import open_store
 
-    for name in _guard(lambda: open_store(store).names(prefix)):
+    for name in guard(lambda: open_store(store).names(prefix)):
         typer.echo(name)
 
 
@@ -240,7 +233,7 @@ def store_dvc_remote(
     """Make the project's default DVC remote an S3 bucket (then `dvc push` / `dvc pull`)."""
     from selfsup.store.dvc_remote import configure_remote
 
-    _guard(lambda: configure_remote(repo, url, endpoint, name, True, save_credentials))
+    guard(lambda: configure_remote(repo, url, endpoint, name, True, save_credentials))
     typer.echo(f"DVC remote {name!r} = {url} at {endpoint} (default)")
 
 
@@ -268,7 +261,7 @@ def _registry(uri: str | None, params: Path) -> tuple[Any, Params]:
     from selfsup.store.open import open_store
 
     config = _params(params) if params.is_file() or uri is None else Params()
-    store = _guard(lambda: open_store(uri or config.registry.uri))
+    store = guard(lambda: open_store(uri or config.registry.uri))
     return Registry(store), config
 
 
@@ -298,7 +291,7 @@ def registry_register(
         return dict(reg.promote(record["id"], config.registry))
 
     with _observed("register") as observed:
-        decision = _guard(run)
+        decision = guard(run)
         observed.items, observed.metrics = 1.0, {"promoted": float(decision["action"] == "promote")}
     _write_metrics(out, decision)
     typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
@@ -326,7 +319,7 @@ def registry_list(
             )
         return lines
 
-    for line in _guard(rows):
+    for line in guard(rows):
         typer.echo(line)
 
 
@@ -338,7 +331,7 @@ def registry_show(
 ) -> None:
     """A model's record (lineage, metrics) as JSON."""
     reg, _ = _registry(registry, params)
-    _echo_json(_guard(lambda: reg.record(ref)))
+    _echo_json(guard(lambda: reg.record(ref)))
 
 
 @registry_app.command("promote")
@@ -350,7 +343,7 @@ def registry_promote(
 ) -> None:
     """Run the promotion gate for a model against the champion (or force it, with a reason)."""
     reg, config = _registry(registry, params)
-    decision = _guard(lambda: reg.promote(ref, config.registry, force))
+    decision = guard(lambda: reg.promote(ref, config.registry, force))
     typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
 
 
@@ -362,7 +355,7 @@ def registry_rollback(
 ) -> None:
     """Make the previous champion champion again."""
     reg, _ = _registry(registry, params)
-    decision = _guard(lambda: reg.rollback(reason))
+    decision = guard(lambda: reg.rollback(reason))
     typer.echo(f"rollback: champion is {decision['model']} again ({reason})")
 
 
@@ -375,5 +368,5 @@ def registry_pull(
 ) -> None:
     """Download a registered model (verified) into a directory."""
     reg, _ = _registry(registry, params)
-    _guard(lambda: reg.pull(ref, dest))
+    guard(lambda: reg.pull(ref, dest))
     typer.echo(f"pulled {ref} into {dest}")
