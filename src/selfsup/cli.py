@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from selfsup.cli_errors import guard
-from selfsup.config import Params, load_params, profile_params, render_params
+from selfsup.config import Params, RegistryParams, load_params, profile_params, render_params
 from selfsup.errors import SelfsupError
 from selfsup.observe.metrics import StageRun, stage_metrics
 from selfsup.pipeline.cli import pipeline_app
@@ -250,19 +250,34 @@ RegistryOption = Annotated[
     str | None,
     typer.Option(
         "--registry",
-        help="registry store (default: params registry.uri)",
+        help="registry store: s3://bucket/prefix or a folder (default: ./registry)",
         envvar="SELFSUP_REGISTRY",
     ),
 ]
 
 
-def _registry(uri: str | None, params: Path) -> tuple[Any, Params]:
+def _registry(uri: str | None) -> Any:
     from selfsup.registry.registry import Registry
     from selfsup.store.open import open_store
 
-    config = _params(params) if params.is_file() or uri is None else Params()
-    store = guard(lambda: open_store(uri or config.registry.uri))
-    return Registry(store), config
+    return Registry(guard(lambda: open_store(uri or _GATE_DEFAULTS.uri)))
+
+
+_GATE_DEFAULTS = RegistryParams()
+KnnMarginOption = Annotated[
+    float, typer.Option(help="kNN top-1 gain needed to promote (when labeled)")
+]
+RankMeMarginOption = Annotated[float, typer.Option(help="RankMe gain needed to promote")]
+
+
+def _gate(knn_margin: float, rankme_margin: float) -> RegistryParams:
+    from pydantic import ValidationError
+
+    try:
+        return RegistryParams(knn_margin=knn_margin, rankme_margin=rankme_margin)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid margins: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 def _echo_json(obj: Any) -> None:
@@ -274,13 +289,14 @@ def registry_register(
     model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
     evaluation: Annotated[Path, typer.Option(help="metrics JSON written by selfsup evaluate")],
     registry: RegistryOption = None,
-    params: ParamsOption = Path("params.yaml"),
+    knn_margin: KnnMarginOption = _GATE_DEFAULTS.knn_margin,
+    rankme_margin: RankMeMarginOption = _GATE_DEFAULTS.rankme_margin,
     out: Annotated[Path | None, typer.Option(help="write the gate's decision JSON here")] = None,
 ) -> None:
     """Register a model (challenger) with its lineage and metrics, then run the promotion gate."""
     from selfsup.registry.lineage import data_version
 
-    reg, config = _registry(registry, params)
+    reg, gate = _registry(registry), _gate(knn_margin, rankme_margin)
 
     def run() -> dict[str, Any]:
         if not evaluation.is_file():
@@ -288,7 +304,7 @@ def registry_register(
         metrics = json.loads(evaluation.read_text())
         _ensure_bucket(reg.store)
         record = reg.register(model, metrics, {"data_version": data_version(Path.cwd())})
-        return dict(reg.promote(record["id"], config.registry))
+        return dict(reg.promote(record["id"], gate))
 
     with _observed("register") as observed:
         decision = guard(run)
@@ -299,10 +315,10 @@ def registry_register(
 
 @registry_app.command("list")
 def registry_list(
-    registry: RegistryOption = None, params: ParamsOption = Path("params.yaml")
+    registry: RegistryOption = None,
 ) -> None:
     """Every registered model with its key metrics and aliases."""
-    reg, _ = _registry(registry, params)
+    reg = _registry(registry)
 
     def rows() -> list[str]:
         aliases = reg.aliases()
@@ -327,10 +343,9 @@ def registry_list(
 def registry_show(
     ref: Annotated[str, typer.Argument(help="model id, champion or challenger")],
     registry: RegistryOption = None,
-    params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """A model's record (lineage, metrics) as JSON."""
-    reg, _ = _registry(registry, params)
+    reg = _registry(registry)
     _echo_json(guard(lambda: reg.record(ref)))
 
 
@@ -338,12 +353,13 @@ def registry_show(
 def registry_promote(
     ref: Annotated[str, typer.Argument(help="model id or challenger")] = "challenger",
     registry: RegistryOption = None,
-    params: ParamsOption = Path("params.yaml"),
+    knn_margin: KnnMarginOption = _GATE_DEFAULTS.knn_margin,
+    rankme_margin: RankMeMarginOption = _GATE_DEFAULTS.rankme_margin,
     force: Annotated[str | None, typer.Option(help="skip the gate; the reason is recorded")] = None,
 ) -> None:
     """Run the promotion gate for a model against the champion (or force it, with a reason)."""
-    reg, config = _registry(registry, params)
-    decision = guard(lambda: reg.promote(ref, config.registry, force))
+    reg = _registry(registry)
+    decision = guard(lambda: reg.promote(ref, _gate(knn_margin, rankme_margin), force))
     typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
 
 
@@ -351,10 +367,9 @@ def registry_promote(
 def registry_rollback(
     reason: Annotated[str, typer.Option(help="why (recorded with the decision)")],
     registry: RegistryOption = None,
-    params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Make the previous champion champion again."""
-    reg, _ = _registry(registry, params)
+    reg = _registry(registry)
     decision = guard(lambda: reg.rollback(reason))
     typer.echo(f"rollback: champion is {decision['model']} again ({reason})")
 
@@ -364,9 +379,8 @@ def registry_pull(
     ref: Annotated[str, typer.Argument(help="model id, champion or challenger")],
     dest: Annotated[Path, typer.Argument(help="directory to write")],
     registry: RegistryOption = None,
-    params: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Download a registered model (verified) into a directory."""
-    reg, _ = _registry(registry, params)
+    reg = _registry(registry)
     guard(lambda: reg.pull(ref, dest))
     typer.echo(f"pulled {ref} into {dest}")

@@ -118,10 +118,12 @@ class EvaluateParams(_Strict):
 
 
 class RegistryParams(_Strict):
-    """``selfsup registry register``: where models are kept and the label-free promotion gate.
+    """``selfsup registry``: where models are kept and the label-free promotion gate.
 
     A candidate replaces the champion only when its kNN top-1 (when both were evaluated on
-    labeled data) and its RankMe each beat the champion's by at least the margin.
+    labeled data) and its RankMe each beat the champion's by at least the margin. Not a section
+    of :class:`Params` (params.yaml): the KFP pipeline mirrors every section as a parameter and
+    has no registry step yet; the CLI takes these as options (``--knn-margin`` ...).
     """
 
     uri: str = Field(
@@ -137,7 +139,6 @@ class Params(_Strict):
     data: DataParams = DataParams()
     pretrain: PretrainParams = PretrainParams()
     evaluate: EvaluateParams = EvaluateParams()
-    registry: RegistryParams = RegistryParams()
 
 
 PROFILES: dict[str, dict[str, Any]] = {

@@ -98,7 +98,7 @@ def _model(root: Path, seed: int) -> Path:
     return root
 
 
-def test_registry_cli_on_s3(s3_settings: S3Settings, tiny_params: Path, tmp_path: Path) -> None:
+def test_registry_cli_on_s3(s3_settings: S3Settings, tmp_path: Path) -> None:
     uri = f"s3://reg-{uuid.uuid4().hex[:8]}/selfsup"
     env = {**s3_env(s3_settings), "SELFSUP_REGISTRY": uri}
     evals = []
@@ -108,7 +108,6 @@ def test_registry_cli_on_s3(s3_settings: S3Settings, tiny_params: Path, tmp_path
             json.dumps({"labeled": True, "trained": {"rankme": rankme, "knn_top1": knn}})
         )
         evals.append(path)
-    args = ["--params", str(tiny_params)]
 
     def register(i: int) -> dict[str, str]:
         model = _model(tmp_path / f"m{i}", i)
@@ -123,7 +122,6 @@ def test_registry_cli_on_s3(s3_settings: S3Settings, tiny_params: Path, tmp_path
                 str(evals[i]),
                 "--out",
                 f"d{i}.json",
-                *args,
             ],
             tmp_path,
             env,
@@ -134,18 +132,18 @@ def test_registry_cli_on_s3(s3_settings: S3Settings, tiny_params: Path, tmp_path
     first, second, third = register(0), register(1), register(2)
     assert [d["action"] for d in (first, second, third)] == ["promote", "keep", "promote"]
     assert "knn_top1 0.5010 vs 0.5000" in second["reason"]
-    listing = run(["selfsup", "registry", "list", *args], tmp_path, env)
+    listing = run(["selfsup", "registry", "list"], tmp_path, env)
     assert f"{third['model']}" in listing and "champion" in listing
-    shown = json.loads(run(["selfsup", "registry", "show", "champion", *args], tmp_path, env))
+    shown = json.loads(run(["selfsup", "registry", "show", "champion"], tmp_path, env))
     assert shown["id"] == third["model"] and shown["lineage"]["parent"] == first["model"]
     assert len(shown["lineage"]["data_version"]["git_revision"]) >= 7
-    run(["selfsup", "registry", "rollback", "--reason", "bad canary", *args], tmp_path, env)
-    shown = json.loads(run(["selfsup", "registry", "show", "champion", *args], tmp_path, env))
+    run(["selfsup", "registry", "rollback", "--reason", "bad canary"], tmp_path, env)
+    shown = json.loads(run(["selfsup", "registry", "show", "champion"], tmp_path, env))
     assert shown["id"] == first["model"]
-    run(["selfsup", "registry", "pull", "champion", "back", *args], tmp_path, env)
+    run(["selfsup", "registry", "pull", "champion", "back"], tmp_path, env)
     assert (tmp_path / "back/encoder.pt").read_bytes() == (tmp_path / "m0/encoder.pt").read_bytes()
     bad = {**env, "AWS_SECRET_ACCESS_KEY": "wrong"}
-    out = run(["selfsup", "registry", "list", *args], tmp_path, bad, ok=False)
+    out = run(["selfsup", "registry", "list"], tmp_path, bad, ok=False)
     assert "error:" in out and "rejected the credentials" in out and "Traceback" not in out
 
 
