@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.services import PushgatewayService, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
 from selfsup.config import PretrainParams, profile_params, render_params
 from selfsup.models.artifact import save_encoder
 from selfsup.models.encoders import build_encoder
 from selfsup.store.s3 import S3Settings
-from tests.fixtures.services import PushgatewayService, free_port
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
