@@ -35,9 +35,19 @@ run: venv check-archive
 	$(BIN)/selfsup summary reports/evaluate.json
 	@echo "full metrics: dvc metrics show; report: reports/evaluate/report.html"
 
-# No system services are needed yet; S3 (Ceph RGW) and the Pushgateway join with their issue.
+# Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway):
+# Debian packages, installed only when a binary is missing (needs root or sudo).
+SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway
+SYSTEM_PACKAGES := radosgw ceph-mon ceph-osd ceph-common prometheus-pushgateway
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 system-deps:
-	@true
+	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			$(SYSTEM_PACKAGES); \
+	fi
 
 lint: venv
 	$(BIN)/ruff check src tests bench
@@ -49,10 +59,11 @@ typecheck: venv
 test: venv system-deps lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-bench: venv
+bench: venv system-deps
 	$(BIN)/python bench/pretrain_throughput.py
 	$(BIN)/python bench/kfp_compile.py
 	$(BIN)/python bench/kfp_run_local.py --out /dev/stderr > /dev/null
+	$(BIN)/python bench/store_throughput.py
 
 # Recompile the KFP pipelines and refresh the golden copies the tests compare against.
 pipelines: venv

@@ -17,6 +17,9 @@ from PIL import Image
 from selfsup.config import CIFAR10_ARCHIVE_ENV
 from selfsup.data.shards import Split, write_dataset
 
+# Real-service fixtures (Ceph RGW, Pushgateway): tests/fixtures/plugin.py
+pytest_plugins = ["fixtures.plugin"]
+
 
 def random_dataset(root: Path, n_train: int = 48, n_test: int = 24, classes: int = 3) -> Path:
     """A dataset directory of random 32×32 uint8 images with labels, written by write_dataset."""

@@ -7,15 +7,20 @@ and exits with code 2; any other exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from selfsup.cli_errors import guard
-from selfsup.config import Params, load_params, profile_params, render_params
+from selfsup.config import Params, RegistryParams, load_params, profile_params, render_params
+from selfsup.errors import SelfsupError
+from selfsup.observe.metrics import StageRun, stage_metrics
 from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
@@ -26,9 +31,13 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets.")
 params_app = typer.Typer(no_args_is_help=True, help="Render and check parameter files.")
+store_app = typer.Typer(no_args_is_help=True, help="Push and pull artifacts (local or S3).")
+registry_app = typer.Typer(no_args_is_help=True, help="Model registry and promotion gate.")
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(store_app, name="store")
+app.add_typer(registry_app, name="registry")
 
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
 MetricsOption = Annotated[
@@ -43,6 +52,13 @@ def _params(path: Path) -> Params:
 def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
     if path is not None:
         atomic_write_json(path, metrics)
+
+
+@contextmanager
+def _observed(stage: str) -> Iterator[StageRun]:
+    """Push the stage's Prometheus metrics when it ends (see selfsup.observe.metrics)."""
+    with stage_metrics(stage) as run:
+        yield run
 
 
 @app.callback()
@@ -64,7 +80,10 @@ def data_prepare(
     from selfsup.data import prepare
 
     config = _params(params)
-    _write_metrics(metrics, guard(lambda: prepare.run(config.data, out)))
+    with _observed("data") as run:
+        result = guard(lambda: prepare.run(config.data, out))
+        run.items, run.metrics = float(result.get("images_total") or 0), result
+    _write_metrics(metrics, result)
 
 
 @app.command()
@@ -77,12 +96,22 @@ def pretrain(
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
     metrics: MetricsOption = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
+    ] = None,
 ) -> None:
     """Self-supervised pretraining (SimCLR) of an encoder."""
+    from contextlib import nullcontext
+
+    from selfsup.observe.metrics import serve_metrics
     from selfsup.train import pretrain as stage
 
     config = _params(params)
-    result = guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+    scrape = serve_metrics(metrics_port, "pretrain") if metrics_port else nullcontext()
+    with scrape, _observed("pretrain") as run:
+        result = guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+        run.items = float(result["epochs"] * result["train_images"])
+        run.metrics = result
     _write_metrics(metrics, result)
 
 
@@ -98,7 +127,10 @@ def evaluate(
     from selfsup.evaluate import stage
 
     config = _params(params)
-    _write_metrics(metrics, guard(lambda: stage.run(model, data, config.evaluate, out)))
+    with _observed("evaluate") as run:
+        result = guard(lambda: stage.run(model, data, config.evaluate, out))
+        run.items, run.metrics = float(result["num_train"] + result["num_test"]), result
+    _write_metrics(metrics, result)
 
 
 @app.command()
@@ -132,3 +164,223 @@ def params_check(path: Annotated[Path, typer.Argument()] = Path("params.yaml")) 
     """Validate a params file (unknown keys and out-of-range values are errors)."""
     _params(path)
     typer.echo(f"{path}: ok")
+
+
+# --- store -----------------------------------------------------------------------------------
+StoreOption = Annotated[
+    str,
+    typer.Option("--store", help="s3://bucket/prefix or a local directory", envvar="SELFSUP_STORE"),
+]
+
+
+@store_app.command("push")
+def store_push(
+    local: Annotated[Path, typer.Argument(help="artifact directory (with manifest.json)")],
+    name: Annotated[str, typer.Argument(help="name in the store, e.g. datasets/cifar10")],
+    store: StoreOption,
+) -> None:
+    """Upload an artifact directory: missing blobs first, its manifest last."""
+    from selfsup.store.open import open_store
+
+    def push() -> dict[str, Any]:
+        target = open_store(store)
+        _ensure_bucket(target)
+        return target.push(local, name)
+
+    manifest = guard(push)
+    typer.echo(f"pushed {local} as {name} ({len(manifest['files'])} files)")
+
+
+@store_app.command("pull")
+def store_pull(
+    name: Annotated[str, typer.Argument(help="artifact name in the store")],
+    dest: Annotated[Path, typer.Argument(help="directory to write (replaced atomically)")],
+    store: StoreOption,
+    version_id: Annotated[
+        str | None, typer.Option(help="an older version of the manifest (versioned buckets)")
+    ] = None,
+) -> None:
+    """Download an artifact, verifying every file's sha256."""
+    from selfsup.store.open import open_store
+
+    manifest = guard(lambda: open_store(store).pull(name, dest, version_id))
+    typer.echo(f"pulled {name} into {dest} ({len(manifest['files'])} files)")
+
+
+@store_app.command("list")
+def store_list(
+    store: StoreOption, prefix: Annotated[str, typer.Option(help="name prefix")] = ""
+) -> None:
+    """List the published artifacts."""
+    from selfsup.store.open import open_store
+
+    for name in guard(lambda: open_store(store).names(prefix)):
+        typer.echo(name)
+
+
+@store_app.command("dvc-remote")
+def store_dvc_remote(
+    url: Annotated[str, typer.Argument(help="s3://bucket/path for DVC's cache")],
+    endpoint: Annotated[
+        str, typer.Option(help="S3 endpoint, http(s)://host:port", envvar="SELFSUP_S3_ENDPOINT")
+    ],
+    name: Annotated[str, typer.Option(help="remote name")] = "storage",
+    repo: Annotated[Path, typer.Option(help="the DVC repository")] = Path("."),
+    save_credentials: Annotated[
+        bool, typer.Option(help="copy AWS_* keys from the env into .dvc/config.local")
+    ] = False,
+) -> None:
+    """Make the project's default DVC remote an S3 bucket (then `dvc push` / `dvc pull`)."""
+    from selfsup.store.dvc_remote import configure_remote
+
+    guard(lambda: configure_remote(repo, url, endpoint, name, True, save_credentials))
+    typer.echo(f"DVC remote {name!r} = {url} at {endpoint} (default)")
+
+
+def _ensure_bucket(store: Any) -> None:
+    """Create the bucket of an S3 store (versioned, so overwrites keep old versions)."""
+    from selfsup.store.s3 import S3Backend
+
+    if isinstance(store.backend, S3Backend):
+        store.backend.ensure_bucket(versioning=True)
+
+
+# --- registry --------------------------------------------------------------------------------
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        help="registry store: s3://bucket/prefix or a folder (default: ./registry)",
+        envvar="SELFSUP_REGISTRY",
+    ),
+]
+
+
+def _registry(uri: str | None) -> Any:
+    from selfsup.registry.registry import Registry
+    from selfsup.store.open import open_store
+
+    return Registry(guard(lambda: open_store(uri or _GATE_DEFAULTS.uri)))
+
+
+_GATE_DEFAULTS = RegistryParams()
+KnnMarginOption = Annotated[
+    float, typer.Option(help="kNN top-1 gain needed to promote (when labeled)")
+]
+RankMeMarginOption = Annotated[float, typer.Option(help="RankMe gain needed to promote")]
+
+
+def _gate(knn_margin: float, rankme_margin: float) -> RegistryParams:
+    from pydantic import ValidationError
+
+    try:
+        return RegistryParams(knn_margin=knn_margin, rankme_margin=rankme_margin)
+    except ValidationError as exc:
+        typer.echo(f"error: invalid margins: {exc.errors()[0]['msg']}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+
+@registry_app.command("register")
+def registry_register(
+    model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
+    evaluation: Annotated[Path, typer.Option(help="metrics JSON written by selfsup evaluate")],
+    registry: RegistryOption = None,
+    knn_margin: KnnMarginOption = _GATE_DEFAULTS.knn_margin,
+    rankme_margin: RankMeMarginOption = _GATE_DEFAULTS.rankme_margin,
+    out: Annotated[Path | None, typer.Option(help="write the gate's decision JSON here")] = None,
+) -> None:
+    """Register a model (challenger) with its lineage and metrics, then run the promotion gate."""
+    from selfsup.registry.lineage import data_version
+
+    reg, gate = _registry(registry), _gate(knn_margin, rankme_margin)
+
+    def run() -> dict[str, Any]:
+        if not evaluation.is_file():
+            raise SelfsupError(f"{evaluation} does not exist: run selfsup evaluate first")
+        metrics = json.loads(evaluation.read_text())
+        _ensure_bucket(reg.store)
+        record = reg.register(model, metrics, {"data_version": data_version(Path.cwd())})
+        return dict(reg.promote(record["id"], gate))
+
+    with _observed("register") as observed:
+        decision = guard(run)
+        observed.items, observed.metrics = 1.0, {"promoted": float(decision["action"] == "promote")}
+    _write_metrics(out, decision)
+    typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
+
+
+@registry_app.command("list")
+def registry_list(
+    registry: RegistryOption = None,
+) -> None:
+    """Every registered model with its key metrics and aliases."""
+    reg = _registry(registry)
+
+    def rows() -> list[str]:
+        aliases = reg.aliases()
+        lines = []
+        for model_id in reg.ids():
+            record = reg.record(model_id)
+            trained = record["metrics"].get("trained", {})
+            tags = ",".join(a for a in ("champion", "challenger") if aliases.get(a) == model_id)
+            knn = trained.get("knn_top1")
+            knn_text = "-" if knn is None else f"{knn:.4f}"
+            lines.append(
+                f"{model_id}  {record['registered']}  knn_top1={knn_text}  "
+                f"rankme={trained.get('rankme', float('nan')):.2f}  {tags}".rstrip()
+            )
+        return lines
+
+    for line in guard(rows):
+        typer.echo(line)
+
+
+@registry_app.command("show")
+def registry_show(
+    ref: Annotated[str, typer.Argument(help="model id, champion or challenger")],
+    registry: RegistryOption = None,
+) -> None:
+    """A model's record (lineage, metrics) as JSON."""
+    reg = _registry(registry)
+    _echo_json(guard(lambda: reg.record(ref)))
+
+
+@registry_app.command("promote")
+def registry_promote(
+    ref: Annotated[str, typer.Argument(help="model id or challenger")] = "challenger",
+    registry: RegistryOption = None,
+    knn_margin: KnnMarginOption = _GATE_DEFAULTS.knn_margin,
+    rankme_margin: RankMeMarginOption = _GATE_DEFAULTS.rankme_margin,
+    force: Annotated[str | None, typer.Option(help="skip the gate; the reason is recorded")] = None,
+) -> None:
+    """Run the promotion gate for a model against the champion (or force it, with a reason)."""
+    reg = _registry(registry)
+    decision = guard(lambda: reg.promote(ref, _gate(knn_margin, rankme_margin), force))
+    typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    reason: Annotated[str, typer.Option(help="why (recorded with the decision)")],
+    registry: RegistryOption = None,
+) -> None:
+    """Make the previous champion champion again."""
+    reg = _registry(registry)
+    decision = guard(lambda: reg.rollback(reason))
+    typer.echo(f"rollback: champion is {decision['model']} again ({reason})")
+
+
+@registry_app.command("pull")
+def registry_pull(
+    ref: Annotated[str, typer.Argument(help="model id, champion or challenger")],
+    dest: Annotated[Path, typer.Argument(help="directory to write")],
+    registry: RegistryOption = None,
+) -> None:
+    """Download a registered model (verified) into a directory."""
+    reg = _registry(registry)
+    guard(lambda: reg.pull(ref, dest))
+    typer.echo(f"pulled {ref} into {dest}")

@@ -117,6 +117,22 @@ class EvaluateParams(_Strict):
     seed: int = 0
 
 
+class RegistryParams(_Strict):
+    """``selfsup registry``: where models are kept and the label-free promotion gate.
+
+    A candidate replaces the champion only when its kNN top-1 (when both were evaluated on
+    labeled data) and its RankMe each beat the champion's by at least the margin. Not a section
+    of :class:`Params` (params.yaml): the KFP pipeline mirrors every section as a parameter and
+    has no registry step yet; the CLI takes these as options (``--knn-margin`` ...).
+    """
+
+    uri: str = Field(
+        "registry", description="local directory or s3://bucket/prefix; $SELFSUP_REGISTRY wins"
+    )
+    knn_margin: float = Field(0.005, ge=0.0, le=1.0, description="kNN top-1 gain to promote")
+    rankme_margin: float = Field(0.0, ge=0.0, description="RankMe gain to promote")
+
+
 class Params(_Strict):
     """All stages' parameters: the content of ``params.yaml``."""
 

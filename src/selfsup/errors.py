@@ -20,3 +20,7 @@ class ConfigError(SelfsupError):
 
 class IntegrityError(SelfsupError):
     """An artifact whose files do not match the checksums in its manifest."""
+
+
+class StoreError(SelfsupError):
+    """An artifact store that cannot be reached, refuses the credentials, or lacks an object."""

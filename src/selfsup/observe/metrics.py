@@ -1,0 +1,162 @@
+"""Prometheus metrics of a stage, pushed to a Pushgateway when the stage ends.
+
+A batch stage lives shorter than a scrape interval, so it pushes: one group per
+``{pipeline, run_id, stage}`` (the grouping key), holding
+
+- ``selfsup_stage_duration_seconds``            wall time of the stage
+- ``selfsup_stage_items_processed_total``       images (or other items) the stage processed
+- ``selfsup_stage_throughput_items_per_second`` items / duration
+- ``selfsup_stage_failures_total``              1 when the stage raised, else 0
+- ``selfsup_stage_last_completion_timestamp_seconds``  Unix time the stage ended
+- ``selfsup_stage_metric{name=...}``            each numeric final metric (``trained.knn_top1``)
+
+``SELFSUP_PUSHGATEWAY`` (``host:port``) turns pushing on; ``SELFSUP_PIPELINE`` and
+``SELFSUP_RUN_ID`` fill the grouping key (defaults ``local`` and a fresh id). An unreachable
+Pushgateway logs a warning and the stage still succeeds: monitoring must not break training.
+Long-running training can also serve ``/metrics`` for scraping (:func:`serve_metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway, start_http_server
+
+log = logging.getLogger("selfsup.observe")
+
+PUSHGATEWAY_ENV = "SELFSUP_PUSHGATEWAY"
+PIPELINE_ENV = "SELFSUP_PIPELINE"
+RUN_ID_ENV = "SELFSUP_RUN_ID"
+JOB = "selfsup"
+
+
+def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested metrics dict as ``a.b.c`` → float (bools, NaN and text are
+    dropped: a Prometheus sample is a finite number)."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten_metrics(value, name + "."))
+        elif (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        ):
+            out[name] = float(value)
+    return out
+
+
+@dataclass
+class StageRun:
+    """What a stage reports while it runs; filled in by the caller of :func:`stage_metrics`."""
+
+    items: float = 0.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    gateway: str
+    pipeline: str
+    run_id: str
+
+    @classmethod
+    def from_env(cls) -> PushTarget | None:
+        gateway = os.environ.get(PUSHGATEWAY_ENV, "").strip()
+        if not gateway:
+            return None
+        run_id = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
+        return cls(gateway, os.environ.get(PIPELINE_ENV) or "local", run_id)
+
+
+def build_registry(
+    stage: str, run: StageRun, duration_s: float, failed: bool, now: float
+) -> CollectorRegistry:
+    """The samples of one stage run, in a fresh registry (nothing global leaks between runs)."""
+    registry = CollectorRegistry()
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        Gauge(name, doc, registry=registry).set(value)
+
+    gauge("selfsup_stage_duration_seconds", "Wall time of the stage.", duration_s)
+    # Counters: prometheus-client adds the conventional ``_total`` suffix.
+    Counter("selfsup_stage_items_processed", "Items the stage processed.", registry=registry).inc(
+        run.items
+    )
+    throughput = run.items / duration_s if duration_s > 0 else 0.0
+    gauge("selfsup_stage_throughput_items_per_second", "Items per second.", throughput)
+    Counter("selfsup_stage_failures", "Failed runs of the stage.", registry=registry).inc(
+        1.0 if failed else 0.0
+    )
+    gauge("selfsup_stage_last_completion_timestamp_seconds", "When the stage ended.", now)
+    final = Gauge(
+        "selfsup_stage_metric", "A final metric of the stage.", ["name"], registry=registry
+    )
+    for name, value in flatten_metrics(run.metrics).items():
+        final.labels(name=name).set(value)
+    return registry
+
+
+def push(target: PushTarget, stage: str, registry: CollectorRegistry, timeout_s: float) -> bool:
+    """Push one stage's group; returns False (after a warning) when the gateway is unreachable."""
+    key = {"pipeline": target.pipeline, "run_id": target.run_id, "stage": stage}
+    try:
+        push_to_gateway(
+            target.gateway, job=JOB, registry=registry, grouping_key=key, timeout=timeout_s
+        )
+    except OSError as exc:
+        log.warning(
+            "could not push metrics of %s to the Pushgateway at %s: %s (the stage "
+            "itself is unaffected)",
+            stage,
+            target.gateway,
+            exc,
+        )
+        return False
+    return True
+
+
+@contextmanager
+def stage_metrics(stage: str, timeout_s: float = 5.0) -> Iterator[StageRun]:
+    """Time the block and push its metrics (also when it fails) if a Pushgateway is set."""
+    run, start, failed = StageRun(), time.monotonic(), True
+    try:
+        yield run
+        failed = False
+    finally:
+        target = PushTarget.from_env()
+        if target is not None:
+            duration = time.monotonic() - start
+            push(
+                target, stage, build_registry(stage, run, duration, failed, time.time()), timeout_s
+            )
+
+
+RUNNING = Gauge("selfsup_stage_running", "1 while the stage runs in this process.", ["stage"])
+STARTED = Gauge(
+    "selfsup_stage_start_timestamp_seconds", "When the stage started (Unix time).", ["stage"]
+)
+
+
+@contextmanager
+def serve_metrics(port: int, stage: str, addr: str = "0.0.0.0") -> Iterator[None]:
+    """Serve the process's default registry on ``http://addr:port/metrics`` while the block runs
+    (a long training job is scraped rather than pushed): process CPU/memory, and
+    ``selfsup_stage_running``/``selfsup_stage_start_timestamp_seconds`` for ``stage``."""
+    server, thread = start_http_server(port, addr=addr)
+    RUNNING.labels(stage=stage).set(1)
+    STARTED.labels(stage=stage).set(time.time())
+    try:
+        yield
+    finally:
+        RUNNING.labels(stage=stage).set(0)
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -1,0 +1,291 @@
+"""The S3 backend, through the ``minio`` client: MinIO in the cluster, Ceph RGW in tests.
+
+Settings come from the environment, the way both a laptop and a Kubernetes pod provide them:
+``SELFSUP_S3_ENDPOINT`` (``http://host:port``; ``AWS_ENDPOINT_URL`` also works) and the
+standard ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (the names DVC and boto3 read too), or
+``SELFSUP_S3_SECRET_DIR``: a mounted Kubernetes secret holding files with those two names.
+Addressing is path-style (``endpoint/bucket/key``), which MinIO and RGW serve without DNS tricks.
+
+Every call runs under :func:`~selfsup.store.retry.with_retries`; urllib3 itself does not retry,
+so the number of attempts is exactly the policy's. Errors become a :class:`StoreError` that says
+what to fix (credentials, endpoint, missing object).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error, ServerError
+
+from selfsup.errors import StoreError
+from selfsup.store.backend import Progress, check_key
+from selfsup.store.retry import RetriesExhausted, RetryPolicy, with_retries
+
+T = TypeVar("T")
+log = logging.getLogger("selfsup.store")
+
+ENDPOINT_ENV = "SELFSUP_S3_ENDPOINT"
+SECRET_DIR_ENV = "SELFSUP_S3_SECRET_DIR"
+ACCESS_KEY_ENV = "AWS_ACCESS_KEY_ID"
+SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
+
+# Multipart above PART_SIZE, in PART_SIZE parts, PARALLEL_PARTS at a time: boto3's managed
+# transfer defaults (8 MiB, 10 threads); measured on par with them (see BENCHMARKS.md).
+PART_SIZE = 8 << 20
+PARALLEL_PARTS = 8
+_CHUNK = 1 << 20
+_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken"}
+_MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NoSuchObject"}
+_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """Endpoint and credentials; ``repr`` hides the secret."""
+
+    endpoint: str  # http(s)://host:port
+    access_key: str
+    secret_key: str
+    region: str | None = None
+
+    def __repr__(self) -> str:
+        return f"S3Settings(endpoint={self.endpoint!r}, access_key={self.access_key!r}, ...)"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> S3Settings:
+        env = dict(os.environ if env is None else env)
+        endpoint = env.get(ENDPOINT_ENV) or env.get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            raise StoreError(f"no S3 endpoint: set {ENDPOINT_ENV}=http://host:port")
+        secret_dir = env.get(SECRET_DIR_ENV)
+        if secret_dir:
+            for name in (ACCESS_KEY_ENV, SECRET_KEY_ENV):
+                path = Path(secret_dir) / name
+                if not path.is_file():
+                    raise StoreError(f"{SECRET_DIR_ENV}={secret_dir} has no file {name}")
+                env[name] = path.read_text().strip()
+        access, secret = env.get(ACCESS_KEY_ENV), env.get(SECRET_KEY_ENV)
+        if not access or not secret:
+            raise StoreError(
+                f"no S3 credentials: set {ACCESS_KEY_ENV} and {SECRET_KEY_ENV}, or "
+                f"{SECRET_DIR_ENV} to a mounted secret holding files with those names"
+            )
+        return cls(endpoint, access, secret, env.get("AWS_DEFAULT_REGION") or None)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, S3Error):
+        return exc.code in _TRANSIENT_CODES
+    return isinstance(exc, ServerError | urllib3.exceptions.HTTPError | ConnectionError)
+
+
+def _http_client(timeout_s: float) -> urllib3.PoolManager:
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(timeout_s, 5.0), read=timeout_s),
+        maxsize=32,
+        retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, raise_on_status=False),
+    )
+
+
+class S3Backend:
+    """Objects under ``s3://bucket/prefix`` of one endpoint."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        settings: S3Settings,
+        policy: RetryPolicy | None = None,
+        timeout_s: float = 60.0,
+    ) -> None:
+        url = urlsplit(
+            settings.endpoint if "://" in settings.endpoint else "http://" + settings.endpoint
+        )
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise StoreError(f"S3 endpoint {settings.endpoint!r} is not http(s)://host:port")
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.settings = settings
+        self.policy = policy or RetryPolicy()
+        self.client = Minio(
+            url.netloc,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            secure=url.scheme == "https",
+            region=settings.region or "us-east-1",
+            http_client=_http_client(timeout_s),
+        )
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/") + f" at {self.settings.endpoint}"
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, what: str, action: Callable[[], T]) -> T:
+        """Run one S3 request with retries; translate failures into StoreError."""
+        try:
+            return with_retries(action, self.policy, _is_transient, what)
+        except RetriesExhausted as exc:
+            raise StoreError(
+                f"{what}: S3 at {self.settings.endpoint} failed {exc.attempts} times "
+                f"(is it up and reachable?); last error: {exc.last}"
+            ) from None
+        except S3Error as exc:
+            if exc.code in _AUTH_CODES:
+                raise StoreError(
+                    f"{what}: S3 at {self.settings.endpoint} rejected the credentials "
+                    f"({exc.code}); check {ACCESS_KEY_ENV}/{SECRET_KEY_ENV}"
+                ) from None
+            if exc.code in _MISSING_CODES:
+                raise StoreError(f"{what}: not found ({exc.code})") from None
+            raise StoreError(f"{what}: S3 error {exc.code}: {exc.message}") from None
+        except MinioException as exc:
+            raise StoreError(f"{what}: {exc}") from None
+
+    def ensure_bucket(self, versioning: bool = False) -> None:
+        """Create the bucket when missing; optionally turn on versioning (keeps overwritten
+        manifests, hence previous models)."""
+        from minio.commonconfig import ENABLED
+        from minio.versioningconfig import VersioningConfig
+
+        def make() -> None:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+            if versioning:
+                self.client.set_bucket_versioning(self.bucket, VersioningConfig(ENABLED))
+
+        self._call(f"create bucket {self.bucket}", make)
+
+    def exists(self, key: str) -> bool:
+        name = self._key(key)
+
+        def stat() -> bool:
+            try:
+                self.client.stat_object(self.bucket, name)
+            except S3Error as exc:
+                if exc.code in _MISSING_CODES:
+                    return False
+                raise
+            return True
+
+        return self._call(f"stat s3://{self.bucket}/{name}", stat)
+
+    def size(self, key: str) -> int:
+        name = self._key(key)
+        stat = self._call(
+            f"stat s3://{self.bucket}/{name}", lambda: self.client.stat_object(self.bucket, name)
+        )
+        return int(stat.size or 0)
+
+    def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
+        name = self._key(key)
+        size = Path(path).stat().st_size
+
+        def put() -> None:
+            self.client.fput_object(
+                self.bucket,
+                name,
+                str(path),
+                part_size=PART_SIZE,
+                num_parallel_uploads=PARALLEL_PARTS,
+            )
+
+        self._call(f"upload {path} to s3://{self.bucket}/{name}", put)
+        if progress is not None:
+            progress(size)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        import io
+
+        name = self._key(key)
+        self._call(
+            f"upload s3://{self.bucket}/{name}",
+            lambda: self.client.put_object(self.bucket, name, io.BytesIO(data), len(data)),
+        )
+
+    def delete(self, key: str) -> None:
+        name = self._key(key)
+        self._call(
+            f"delete s3://{self.bucket}/{name}",
+            lambda: self.client.remove_object(self.bucket, name),
+        )
+
+    def get_bytes(self, key: str, version_id: str | None = None) -> bytes:
+        name = self._key(key)
+
+        def get() -> bytes:
+            response = self.client.get_object(self.bucket, name, version_id=version_id)
+            try:
+                return bytes(response.read())
+            finally:
+                response.close()
+                response.release_conn()
+
+        return self._call(f"download s3://{self.bucket}/{name}", get)
+
+    def iter_chunks(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
+        """Stream an object. A connection that breaks mid-stream is resumed with a ranged GET
+        from the last byte received, within the same bounded retry policy."""
+        name = self._key(key)
+        what = f"download s3://{self.bucket}/{name}"
+        offset = 0
+        for attempt in range(self.policy.attempts):
+            response = self._call(
+                what,
+                lambda start=offset: self.client.get_object(  # type: ignore[misc]
+                    self.bucket, name, offset=start, version_id=version_id
+                ),
+            )
+            try:
+                for chunk in response.stream(_CHUNK):
+                    offset += len(chunk)
+                    yield chunk
+                return
+            except (urllib3.exceptions.HTTPError, ConnectionError) as exc:
+                if attempt + 1 == self.policy.attempts:
+                    raise StoreError(
+                        f"{what}: the connection broke {self.policy.attempts} times "
+                        f"(last at byte {offset}: {exc})"
+                    ) from None
+                log.warning("%s broke at byte %d (%s); resuming", what, offset, exc)
+                time.sleep(self.policy.delay(attempt))
+            finally:
+                response.close()
+                response.release_conn()
+
+    def list_keys(self, prefix: str) -> list[str]:
+        full = (
+            self._key(prefix.rstrip("/")) + "/"
+            if prefix
+            else (f"{self.prefix}/" if self.prefix else "")
+        )
+        strip = len(f"{self.prefix}/") if self.prefix else 0
+
+        def listing() -> list[str]:
+            objects = self.client.list_objects(self.bucket, prefix=full, recursive=True)
+            return sorted(str(o.object_name)[strip:] for o in objects if o.object_name)
+
+        return self._call(f"list s3://{self.bucket}/{full}", listing)
+
+    def versions(self, key: str) -> list[str]:
+        name = self._key(key)
+
+        def listing() -> list[str]:
+            objects = self.client.list_objects(
+                self.bucket, prefix=name, include_version=True, recursive=True
+            )
+            # S3 lists the versions of one key newest first.
+            found = [o for o in objects if o.object_name == name and o.version_id]
+            return [str(o.version_id) for o in found if not o.is_delete_marker]
+
+        return self._call(f"list versions of s3://{self.bucket}/{name}", listing)

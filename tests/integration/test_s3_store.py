@@ -1,0 +1,123 @@
+"""The artifact store against a real Ceph RGW: round trip with multipart, bad credentials, a
+killed upload, a corrupted object, and bucket versioning keeping the previous model."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from selfsup.errors import IntegrityError, StoreError
+from selfsup.store import sha256_file, write_manifest
+from selfsup.store.artifacts import ArtifactStore, blob_key
+from selfsup.store.backend import Progress
+from selfsup.store.retry import RetryPolicy
+from selfsup.store.s3 import PART_SIZE, S3Backend, S3Settings
+
+pytestmark = pytest.mark.integration
+
+
+def make_artifact(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    write_manifest(root, "test", {})
+    return root
+
+
+class DyingS3(S3Backend):
+    """An S3 backend whose process 'dies' (raises) after ``fail_after`` blob uploads."""
+
+    fail_after: int | None = None
+    uploads: int = 0
+
+    def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
+        if self.fail_after is not None and self.uploads >= self.fail_after:
+            raise KeyboardInterrupt("killed midway")
+        super().put_file(key, path, progress)
+        self.uploads += 1
+
+
+def test_round_trip_uses_multipart_for_large_files(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path
+) -> None:
+    big = os.urandom(PART_SIZE * 2 + 12345)
+    src = make_artifact(tmp_path / "src", {"weights.bin": big, "meta/info.txt": b"hello"})
+    backend = S3Backend(bucket, "team/a", s3_settings)
+    store = ArtifactStore(backend)
+    store.push(src, "models/m1")
+    stat = backend.client.stat_object(
+        bucket, "team/a/" + blob_key(sha256_file(src / "weights.bin"))
+    )
+    assert stat.etag is not None and stat.etag.endswith("-3")  # a 3-part multipart upload
+    store.pull("models/m1", tmp_path / "dst")
+    assert (tmp_path / "dst/weights.bin").read_bytes() == big
+    assert (tmp_path / "dst/meta/info.txt").read_bytes() == b"hello"
+    assert store.names() == ["models/m1"]
+
+
+def test_wrong_credentials_are_a_clear_error(s3_settings: S3Settings, bucket: str) -> None:
+    wrong = S3Settings(s3_settings.endpoint, s3_settings.access_key, "not-the-secret")
+    store = ArtifactStore(S3Backend(bucket, "", wrong, RetryPolicy(2, 0.01)))
+    with pytest.raises(StoreError, match=r"rejected the credentials \(AccessDenied\)"):
+        store.exists("x")  # a HEAD request: the error has no body, hence no finer code
+    with pytest.raises(StoreError, match=r"rejected the credentials \(SignatureDoesNotMatch\)"):
+        store.manifest("x")
+
+
+def test_killed_upload_publishes_nothing_and_a_rerun_completes(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path
+) -> None:
+    files = {f"f{i}.bin": os.urandom(50_000 + i) for i in range(4)}
+    src = make_artifact(tmp_path / "src", files)
+    backend = DyingS3(bucket, "", s3_settings)
+    backend.fail_after = 2
+    store = ArtifactStore(backend, workers=1)
+    with pytest.raises(KeyboardInterrupt):
+        store.push(src, "datasets/d")
+    assert not store.exists("datasets/d") and store.names() == []
+    assert len(backend.list_keys("blobs")) == 2  # blobs only: invisible without a manifest
+    backend.fail_after, backend.uploads = None, 0
+    store.push(src, "datasets/d")
+    assert backend.uploads == 2  # only the missing blobs
+    store.pull("datasets/d", tmp_path / "dst")
+    assert all((tmp_path / "dst" / k).read_bytes() == v for k, v in files.items())
+
+
+def test_a_corrupted_object_is_refused_on_download(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path
+) -> None:
+    src = make_artifact(tmp_path / "src", {"w.bin": b"w" * 100_000})
+    backend = S3Backend(bucket, "", s3_settings)
+    store = ArtifactStore(backend)
+    store.push(src, "models/m")
+    key = blob_key(sha256_file(src / "w.bin"))
+    backend.client.put_object(bucket, key, io.BytesIO(b"x" * 100_000), 100_000)  # bit rot
+    with pytest.raises(IntegrityError, match="corrupt"):
+        store.pull("models/m", tmp_path / "dst")
+    assert not (tmp_path / "dst").exists()
+
+
+def test_versioning_keeps_the_previous_model_after_an_overwrite(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path
+) -> None:
+    store = ArtifactStore(S3Backend(bucket, "", s3_settings))
+    store.push(make_artifact(tmp_path / "v1", {"w.bin": b"first"}), "models/champion")
+    store.push(make_artifact(tmp_path / "v2", {"w.bin": b"second"}), "models/champion")
+    versions = store.versions("models/champion")
+    assert len(versions) == 2
+    store.pull("models/champion", tmp_path / "latest")
+    store.pull("models/champion", tmp_path / "previous", version_id=versions[1])
+    assert (tmp_path / "latest/w.bin").read_bytes() == b"second"
+    assert (tmp_path / "previous/w.bin").read_bytes() == b"first"
+
+
+def test_a_missing_bucket_or_object_is_a_clear_error(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="not found"):
+        ArtifactStore(S3Backend(bucket, "", s3_settings)).pull("models/none", tmp_path / "d")
+    with pytest.raises(StoreError, match="not found"):
+        ArtifactStore(S3Backend("no-such-bucket-x", "", s3_settings)).pull("m", tmp_path / "d")

@@ -1,0 +1,95 @@
+"""Prometheus stage metrics (exposition text, unreachable gateway) and byte progress logging."""
+
+from __future__ import annotations
+
+import logging
+import math
+import socket
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from selfsup.observe.metrics import (
+    PushTarget,
+    StageRun,
+    build_registry,
+    flatten_metrics,
+    push,
+    stage_metrics,
+)
+from selfsup.observe.progress import ByteProgress
+
+
+def samples(text: str) -> dict[str, float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            label = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            out[s.name + (f"{{{label}}}" if label else "")] = s.value
+    return out
+
+
+def test_flatten_keeps_finite_numbers_only() -> None:
+    nested = {"a": 1, "b": {"c": 0.5, "d": {"e": 2}}, "f": True, "g": "x", "h": math.nan}
+    assert flatten_metrics(nested) == {"a": 1.0, "b.c": 0.5, "b.d.e": 2.0}
+
+
+def test_registry_holds_conventional_names_and_values() -> None:
+    run = StageRun(items=300.0, metrics={"trained": {"knn_top1": 0.42}})
+    text = generate_latest(build_registry("evaluate", run, 1.5, False, 1_700_000_000.0)).decode()
+    got = samples(text)
+    assert got["selfsup_stage_duration_seconds"] == 1.5
+    assert got["selfsup_stage_items_processed_total"] == 300.0
+    assert got["selfsup_stage_throughput_items_per_second"] == 200.0
+    assert got["selfsup_stage_failures_total"] == 0.0
+    assert got["selfsup_stage_last_completion_timestamp_seconds"] == 1_700_000_000.0
+    assert got["selfsup_stage_metric{name=trained.knn_top1}"] == 0.42
+
+
+def test_an_unreachable_gateway_warns_and_does_not_raise(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = PushTarget(f"127.0.0.1:{port}", "p", "r")
+    with caplog.at_level(logging.WARNING, "selfsup.observe"):
+        ok = push(target, "data", build_registry("data", StageRun(), 1.0, False, 0.0), 1.0)
+    assert ok is False and "could not push metrics of data" in caplog.text
+
+
+def test_stage_metrics_without_a_gateway_pushes_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("SELFSUP_PUSHGATEWAY", raising=False)
+    with caplog.at_level(logging.DEBUG), stage_metrics("data") as run:
+        run.items = 3
+    assert "Pushgateway" not in caplog.text
+
+
+def test_byte_progress_logs_plain_lines_when_not_a_terminal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, "selfsup"), ByteProgress(4_000_000, "upload m", 0.0) as p:
+        p.update(1_000_000)
+        p.update(3_000_000)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("upload m: 1.0/4.0 MB (25%), ")
+    assert lines[-1].startswith("upload m: done, 4.0/4.0 MB (100%)")
+    assert p.done == 4_000_000
+
+
+def test_serve_metrics_exposes_the_running_stage_and_stops() -> None:
+    import urllib.request
+
+    from selfsup.observe.metrics import serve_metrics
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with serve_metrics(port, "pretrain", addr="127.0.0.1"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            got = samples(response.read().decode())
+        assert got["selfsup_stage_running{stage=pretrain}"] == 1.0
+        assert got["selfsup_stage_start_timestamp_seconds{stage=pretrain}"] > 1.6e9
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)

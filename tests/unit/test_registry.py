@@ -1,0 +1,95 @@
+"""Registry over a local store: lineage, aliases, gate decisions, rollback, verified pull."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from selfsup.config import PretrainParams, RegistryParams
+from selfsup.models.artifact import load_encoder, save_encoder
+from selfsup.models.encoders import build_encoder
+from selfsup.registry.registry import Registry, RegistryError
+from selfsup.store.artifacts import ArtifactStore
+from selfsup.store.backend import LocalBackend
+
+PARAMS = RegistryParams(knn_margin=0.01, rankme_margin=0.0)
+TINY = PretrainParams(
+    convnet_width=8, projector_hidden=16, projector_out=8, epochs=1, warmup_epochs=0
+)
+
+
+def model_dir(root: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    save_encoder(root, build_encoder(TINY), TINY, data="d" * 64)
+    return root
+
+
+def evaluation(rankme: float, knn: float) -> dict[str, Any]:
+    return {"labeled": True, "trained": {"rankme": rankme, "knn_top1": knn}}
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Registry:
+    return Registry(ArtifactStore(LocalBackend(tmp_path / "registry")))
+
+
+def test_register_records_lineage_and_makes_a_challenger(
+    registry: Registry, tmp_path: Path
+) -> None:
+    record = registry.register(model_dir(tmp_path / "m1", 1), evaluation(5, 0.5), {"code": "abc"})
+    manifest = json.loads((tmp_path / "m1/manifest.json").read_text())
+    assert record["id"] == "m-" + manifest["content_hash"][:16]
+    lineage = record["lineage"]
+    assert lineage["data_content_hash"] == "d" * 64 and lineage["parent"] is None
+    assert lineage["params"] == manifest["params"] and lineage["code"] == "abc"
+    assert registry.aliases()["challenger"] == record["id"]
+    assert registry.record("challenger") == record == registry.record(record["id"])
+
+
+def test_gate_promotes_keeps_and_rollback_restores(registry: Registry, tmp_path: Path) -> None:
+    first = registry.register(model_dir(tmp_path / "m1", 1), evaluation(5, 0.50), {})["id"]
+    assert registry.promote(first, PARAMS)["action"] == "promote"
+    worse = registry.register(model_dir(tmp_path / "m2", 2), evaluation(6, 0.505), {})
+    assert worse["lineage"]["parent"] == first
+    kept = registry.promote(worse["id"], PARAMS)
+    assert kept["action"] == "keep" and "knn_top1" in kept["reason"]
+    assert registry.aliases()["champion"] == first
+    better = registry.register(model_dir(tmp_path / "m3", 3), evaluation(6, 0.60), {})["id"]
+    assert registry.promote("challenger", PARAMS)["action"] == "promote"
+    assert registry.aliases()["champion"] == better
+    back = registry.rollback("regression seen in production")
+    assert back["model"] == first and back["champion_before"] == better
+    assert registry.aliases()["champion"] == first
+    actions = [d["action"] for d in registry.decisions()]
+    assert actions == ["promote", "keep", "promote", "rollback"]
+    assert registry.decisions()[-1]["reason"] == "regression seen in production"
+    forced = registry.promote(worse["id"], PARAMS, force="manual override")
+    assert forced["action"] == "promote" and registry.aliases()["champion"] == worse["id"]
+
+
+def test_pull_returns_the_registered_weights(registry: Registry, tmp_path: Path) -> None:
+    src = model_dir(tmp_path / "m1", 1)
+    model_id = registry.register(src, evaluation(5, 0.5), {})["id"]
+    registry.promote(model_id, PARAMS)
+    registry.pull("champion", tmp_path / "back")
+    original, _ = load_encoder(src)
+    loaded, _ = load_encoder(tmp_path / "back")
+    for (name, a), (_, b) in zip(
+        original.state_dict().items(), loaded.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_errors_name_the_problem(registry: Registry, tmp_path: Path) -> None:
+    with pytest.raises(RegistryError, match="no model is champion"):
+        registry.record("champion")
+    with pytest.raises(RegistryError, match="no model 'm-x'"):
+        registry.record("m-x")
+    model_id = registry.register(model_dir(tmp_path / "m1", 1), evaluation(5, 0.5), {})["id"]
+    registry.promote(model_id, PARAMS)
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        registry.rollback("why")
