@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from selfsup.config import Params, load_params, profile_params, render_params
+from selfsup.config import Params, load_params, profile_params, render_params, validate_params
 from selfsup.errors import SelfsupError
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
@@ -85,13 +85,23 @@ def pretrain(
         Path | None, typer.Option(help="checkpoint directory (default: <out>.ckpt)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
+    method: Annotated[
+        str | None, typer.Option(help="override pretrain.method: simclr | triplet | simclr+triplet")
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="mined dataset (selfsup mine) for simclr+triplet")
+    ] = None,
     metrics: MetricsOption = None,
 ) -> None:
-    """Self-supervised pretraining (SimCLR) of an encoder."""
+    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), or both."""
     from selfsup.train import pretrain as stage
 
     config = _params(params)
-    result = _guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+    train = config.pretrain
+    if method is not None:
+        updated = {**config.model_dump(), "pretrain": {**train.model_dump(), "method": method}}
+        train = _guard(lambda: validate_params(updated, "--method")).pretrain
+    result = _guard(lambda: stage.run(data, train, out, checkpoints, resume, pairs))
     _write_metrics(metrics, result)
 
 
@@ -108,6 +118,38 @@ def evaluate(
 
     config = _params(params)
     _write_metrics(metrics, _guard(lambda: stage.run(model, data, config.evaluate, out)))
+
+
+@app.command()
+def mine(
+    out: Annotated[Path, typer.Option(help="mined dataset directory (or shard directory)")],
+    params: ParamsOption = Path("params.yaml"),
+    videos: Annotated[
+        Path | None, typer.Option(help="video folder (default: mine.video_dir, $SELFSUP_VIDEO_DIR)")
+    ] = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(help="model directory whose features cluster patches (default: HOG)"),
+    ] = None,
+    shard: Annotated[
+        int | None, typer.Option(help="mine only shard N of mine.num_shards into a shard directory")
+    ] = None,
+    merge: Annotated[
+        list[Path] | None, typer.Option(help="merge these shard directories instead of mining")
+    ] = None,
+    metrics: MetricsOption = None,
+) -> None:
+    """Mine an object graph with transitive positive pairs from video (Wang et al. 2017)."""
+    from selfsup.mining import stage
+
+    config = _params(params).mine
+    if shard is not None:
+        result = _guard(lambda: stage.run_shard(config, out, shard, videos))
+    elif merge:
+        result = _guard(lambda: stage.run_merge(config, merge, out, encoder))
+    else:
+        result = _guard(lambda: stage.run(config, out, videos, encoder))
+    _write_metrics(metrics, result)
 
 
 @params_app.command("write")

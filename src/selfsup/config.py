@@ -222,6 +222,11 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def validate_params(raw: dict[str, Any], where: str) -> Params:
+    """Validate a raw mapping as :class:`Params`; errors name ``where`` and each bad key."""
+    return _validated(raw, where)
+
+
 def _validated(raw: dict[str, Any], where: str) -> Params:
     try:
         return Params.model_validate(raw)

@@ -19,7 +19,10 @@ def _distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def triplet_loss(
-    anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float,
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    margin: float,
     reduction: str = "sum",
 ) -> torch.Tensor:
     """Σ_n [max(0, D(a,p) − D(a,n) + m) + max(0, D(a,p) − D(p,n) + m)] over rows ``[B,D]``.
@@ -28,8 +31,10 @@ def triplet_loss(
     depend on the batch size).
     """
     if anchor.shape != positive.shape or anchor.shape != negative.shape or anchor.ndim != 2:
-        raise ValueError(f"anchor/positive/negative must share a [B,D] shape, got "
-                         f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}")
+        raise ValueError(
+            f"anchor/positive/negative must share a [B,D] shape, got "
+            f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negative.shape)}"
+        )
     if margin <= 0:
         raise ValueError(f"margin must be positive, got {margin}")
     a, p, n = (F.normalize(t, dim=1) for t in (anchor, positive, negative))
@@ -44,7 +49,10 @@ def triplet_loss(
 
 @torch.no_grad()
 def choose_negatives(
-    anchor: torch.Tensor, positive: torch.Tensor, margin: float, generator: torch.Generator,
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    margin: float,
+    generator: torch.Generator,
     same: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Index into ``positive`` of the negative for each pair ``i`` (never ``i`` itself).

@@ -21,7 +21,8 @@ def kmeans(features: np.ndarray, k: int, seed: int, attempts: int = 3) -> np.nda
     k = int(min(max(k, 1), len(data)))
     cv2.setRNGSeed(seed)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
-    _, labels, _ = cv2.kmeans(data, k, None, criteria, attempts, cv2.KMEANS_PP_CENTERS)
+    best = np.zeros((len(data), 1), np.int32)
+    _, labels, _ = cv2.kmeans(data, k, best, criteria, attempts, cv2.KMEANS_PP_CENTERS)
     return np.asarray(labels, np.int64).ravel()
 
 

@@ -43,7 +43,7 @@ class VideoResult:
 
 
 def _crop(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = (round(v) for v in box)
     patch = frame[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
     patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
@@ -67,8 +67,10 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
     kept_rate = info.fps
     index = 0
     for file_frame, frame in read_frames(path, params.target_fps, params.max_frames):
-        small = frame if scale == 1.0 else cv2.resize(
-            frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA
+        small = (
+            frame
+            if scale == 1.0
+            else cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         mask = proposer.update(small)
@@ -82,9 +84,10 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
             else:
                 still.append((track, template, first))
         active = still
-        if index >= params.warmup_frames and (index - params.warmup_frames) % (
-            params.keyframe_every
-        ) == 0:
+        if (
+            index >= params.warmup_frames
+            and (index - params.warmup_frames) % (params.keyframe_every) == 0
+        ):
             for box in proposer.boxes(mask).tolist():
                 track = Track(track_id=result.tracks_started, start=file_frame)
                 result.tracks_started += 1
@@ -101,7 +104,11 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
 
 
 def _finish(
-    result: VideoResult, track: Track, first: np.ndarray, frame: np.ndarray, scale: float,
+    result: VideoResult,
+    track: Track,
+    first: np.ndarray,
+    frame: np.ndarray,
+    scale: float,
     patch_size: int,
 ) -> None:
     """Record a completed track: original-pixel boxes, and its first and last patch as nodes."""

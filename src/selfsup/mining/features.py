@@ -22,8 +22,9 @@ def hog_features(patches: np.ndarray) -> np.ndarray:
     hog = cv2.HOGDescriptor((32, 32), (16, 16), (8, 8), (8, 8), 9)
     rows = []
     for patch in patches:
-        gray = cv2.cvtColor(cv2.resize(patch, (32, 32), interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_RGB2GRAY)
+        gray = cv2.cvtColor(
+            cv2.resize(patch, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
+        )
         rows.append(np.asarray(hog.compute(gray), np.float32).ravel())
     return np.stack(rows) if rows else np.zeros((0, 324), np.float32)
 

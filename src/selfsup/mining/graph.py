@@ -22,8 +22,18 @@ from selfsup.store import atomic_write_bytes
 EDGE_TYPES = ("intra", "inter", "transitive")
 NODES_FILE = "graph/nodes.csv"
 EDGES_FILE = "graph/edges.csv"
-_NODE_COLUMNS = ["node", "video", "frame", "x1", "y1", "x2", "y2", "track", "gt_instance",
-                 "gt_class"]
+_NODE_COLUMNS = [
+    "node",
+    "video",
+    "frame",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "track",
+    "gt_instance",
+    "gt_class",
+]
 
 
 @dataclass(frozen=True)
@@ -63,8 +73,15 @@ def _csv(rows: list[list[object]], header: list[str]) -> bytes:
 def write_graph(root: Path, graph: Graph) -> None:
     """Write ``graph/nodes.csv`` and ``graph/edges.csv`` under ``root`` (atomically, each)."""
     nodes = [
-        [i, graph.videos[i], int(graph.frames[i]), *(round(float(v), 2) for v in graph.boxes[i]),
-         int(graph.tracks[i]), int(graph.gt_instance[i]), int(graph.gt_class[i])]
+        [
+            i,
+            graph.videos[i],
+            int(graph.frames[i]),
+            *(round(float(v), 2) for v in graph.boxes[i]),
+            int(graph.tracks[i]),
+            int(graph.gt_instance[i]),
+            int(graph.gt_class[i]),
+        ]
         for i in range(graph.num_nodes)
     ]
     edges = [[int(a), int(b), t] for (a, b), t in zip(graph.edges, graph.edge_types, strict=True)]
@@ -76,7 +93,9 @@ def read_graph(root: Path) -> Graph:
     """Read the graph of a mined dataset directory (checksums are the manifest's job)."""
     root = Path(root)
     if not (root / NODES_FILE).is_file() or not (root / EDGES_FILE).is_file():
-        raise DataError(f"{root} holds no mined graph ({NODES_FILE}, {EDGES_FILE}): run selfsup mine")
+        raise DataError(
+            f"{root} holds no mined graph ({NODES_FILE}, {EDGES_FILE}): run selfsup mine"
+        )
     with open(root / NODES_FILE, newline="") as handle:
         nodes = list(csv.DictReader(handle))
     with open(root / EDGES_FILE, newline="") as handle:
@@ -87,8 +106,9 @@ def read_graph(root: Path) -> Graph:
     return Graph(
         videos=[n["video"] for n in nodes],
         frames=np.array([int(n["frame"]) for n in nodes], np.int64),
-        boxes=np.array([[float(n[k]) for k in ("x1", "y1", "x2", "y2")] for n in nodes],
-                       np.float32).reshape(-1, 4),
+        boxes=np.array(
+            [[float(n[k]) for k in ("x1", "y1", "x2", "y2")] for n in nodes], np.float32
+        ).reshape(-1, 4),
         tracks=np.array([int(n["track"]) for n in nodes], np.int64),
         gt_instance=np.array([int(n["gt_instance"]) for n in nodes], np.int64),
         gt_class=np.array([int(n["gt_class"]) for n in nodes], np.int64),

@@ -21,8 +21,10 @@ MATCH_IOU = 0.5
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix of boxes ``[N,4]`` × ``[M,4]`` (x1,y1,x2,y2)."""
-    return box_iou(torch.as_tensor(a, dtype=torch.float32),
-                   torch.as_tensor(b, dtype=torch.float32)).numpy()
+    out: np.ndarray = box_iou(
+        torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
+    ).numpy()
+    return out
 
 
 def match(box: np.ndarray, truth_boxes: np.ndarray) -> tuple[int, float]:
@@ -47,8 +49,10 @@ def track_iou(
     for frames, boxes, gt in zip(track_frames, track_boxes, truth, strict=True):
         start = iou(boxes[:1], gt[frames[0]])[0]
         target = int(start.argmax())
-        values = [float(iou(boxes[i : i + 1], gt[f][target : target + 1])[0, 0])
-                  for i, f in enumerate(frames)]
+        values = [
+            float(iou(boxes[i : i + 1], gt[f][target : target + 1])[0, 0])
+            for i, f in enumerate(frames)
+        ]
         per_frame.extend(values)
         last_ok += values[-1] > 0.5
     count = len(track_frames)

@@ -73,8 +73,10 @@ def _record(result: VideoResult, truth: dict[str, np.ndarray] | None) -> dict[st
         boxes = np.asarray(track.boxes, np.float32)
         target = int(iou(boxes[:1], gt_boxes[track.frames[0]])[0].argmax())
         record["track_ious"].append(
-            [float(iou(boxes[i : i + 1], gt_boxes[f][target : target + 1])[0, 0])
-             for i, f in enumerate(track.frames)]
+            [
+                float(iou(boxes[i : i + 1], gt_boxes[f][target : target + 1])[0, 0])
+                for i, f in enumerate(track.frames)
+            ]
         )
     return record
 
@@ -99,13 +101,17 @@ def mine_shard(paths: list[Path], params: MineParams) -> ShardData:
 def save_shard(root: Path, shard: ShardData, params: MineParams) -> dict[str, Any]:
     """Write a shard directory (records, failures, patches, manifest last)."""
     root = Path(root)
-    atomic_write_json(root / "records.json", {"records": shard.records,
-                                              "failures": shard.failures})
+    atomic_write_json(root / "records.json", {"records": shard.records, "failures": shard.failures})
     buffer = io.BytesIO()
     torch.save({f"{i:05d}": torch.from_numpy(p) for i, p in enumerate(shard.patches)}, buffer)
     atomic_write_bytes(root / "patches.pt", buffer.getvalue())
-    return write_manifest(root, SHARD_KIND, params.model_dump(), videos=len(shard.records),
-                          failures=len(shard.failures))
+    return write_manifest(
+        root,
+        SHARD_KIND,
+        params.model_dump(),
+        videos=len(shard.records),
+        failures=len(shard.failures),
+    )
 
 
 def load_shard(root: Path) -> ShardData:
@@ -126,5 +132,6 @@ def combine(shards: list[ShardData]) -> ShardData:
     if len(set(names)) != len(names):
         raise DataError("the same video appears in more than one shard")
     failures = sorted((f for s in shards for f in s.failures), key=lambda f: f["video"])
-    return ShardData(records=[r for r, _ in pairs], patches=[p for _, p in pairs],
-                     failures=failures)
+    return ShardData(
+        records=[r for r, _ in pairs], patches=[p for _, p in pairs], failures=failures
+    )

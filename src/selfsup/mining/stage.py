@@ -61,9 +61,15 @@ def list_videos(params: MineParams, video_dir: Path | None) -> list[Path]:
 
 def _synthetic(params: MineParams, where: Path) -> list[Path]:
     height, width = params.synthetic_size
-    return write_synthetic_set(where, params.synthetic_videos, params.synthetic_frames,
-                               (height, width), params.synthetic_objects,
-                               params.synthetic_classes, params.seed)
+    return write_synthetic_set(
+        where,
+        params.synthetic_videos,
+        params.synthetic_frames,
+        (height, width),
+        params.synthetic_objects,
+        params.synthetic_classes,
+        params.seed,
+    )
 
 
 def build_graph(
@@ -87,8 +93,11 @@ def build_graph(
         gt_class += record["gt_class"]
         track_offset += record["tracks_started"]
         instance_offset += max(record["gt_instance"], default=-1) + 1 + 1000
-    patches = (np.concatenate(shard.patches) if shard.patches
-               else np.zeros((0, params.patch_size, params.patch_size, 3), np.uint8))
+    patches = (
+        np.concatenate(shard.patches)
+        if shard.patches
+        else np.zeros((0, params.patch_size, params.patch_size, 3), np.uint8)
+    )
     track_arr = np.asarray(tracks, np.int64)
     # Two nodes per track, consecutive: (start, end) — the intra edges.
     intra = np.arange(len(tracks), dtype=np.int64).reshape(-1, 2)
@@ -97,12 +106,13 @@ def build_graph(
     began = time.perf_counter()
     inter = np.zeros((0, 2), np.int64)
     if len(starts) >= 2:
-        feats = (encoder_features(patches[starts], encoder) if encoder
-                 else hog_features(patches[starts]))
-        labels = kmeans(l2_normalise(feats), round(len(starts) / params.cluster_ratio),
-                        params.seed)
-        inter = cluster_edges(labels, track_arr[starts], params.cluster_size_min,
-                              params.cluster_size_max, starts)
+        feats = (
+            encoder_features(patches[starts], encoder) if encoder else hog_features(patches[starts])
+        )
+        labels = kmeans(l2_normalise(feats), round(len(starts) / params.cluster_ratio), params.seed)
+        inter = cluster_edges(
+            labels, track_arr[starts], params.cluster_size_min, params.cluster_size_max, starts
+        )
     timings["cluster_seconds"] = time.perf_counter() - began
     trans = transitive_pairs(intra, inter)
     edges = np.concatenate([intra, inter, trans]).astype(np.int64).reshape(-1, 2)
@@ -192,12 +202,16 @@ def run(
             paths = _synthetic(params, Path(scratch))
         else:
             paths = list_videos(params, videos)
-        shards = [mine_shard(shard_videos(paths, params.num_shards, i), params)
-                  for i in range(params.num_shards)]
+        shards = [
+            mine_shard(shard_videos(paths, params.num_shards, i), params)
+            for i in range(params.num_shards)
+        ]
         return write_mined(out, combine(shards), params, encoder, [p.name for p in paths])
 
 
-def run_shard(params: MineParams, out: Path, index: int, videos: Path | None = None) -> dict[str, Any]:
+def run_shard(
+    params: MineParams, out: Path, index: int, videos: Path | None = None
+) -> dict[str, Any]:
     """Mine shard ``index`` of ``params.num_shards`` into the shard directory ``out``."""
     paths = list_videos(params, videos)
     shard = mine_shard(shard_videos(paths, params.num_shards, index), params)

@@ -45,11 +45,24 @@ def _shape_points(cls: int, radius: float, angle: float) -> np.ndarray:
     else:
         a, b = 1.0, 0.35
         pts = np.array(
-            [[-b, -a], [b, -a], [b, -b], [a, -b], [a, b], [b, b], [b, a], [-b, a], [-b, b],
-             [-a, b], [-a, -b], [-b, -b]]
+            [
+                [-b, -a],
+                [b, -a],
+                [b, -b],
+                [a, -b],
+                [a, b],
+                [b, b],
+                [b, a],
+                [-b, a],
+                [-b, b],
+                [-a, b],
+                [-a, -b],
+                [-b, -b],
+            ]
         )
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    return np.asarray(pts @ rot.T * radius)
+    out: np.ndarray = np.asarray(pts @ rot.T * radius, np.float64)
+    return out
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -57,7 +70,8 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     smooth = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
     yy, xx = np.mgrid[0:height, 0:width]
     tiles = ((xx // 16 + yy // 16) % 2).astype(np.float32)[..., None] * 40.0
-    return np.clip(0.5 * smooth + 60.0 + tiles, 0, 255).astype(np.float32)
+    out: np.ndarray = np.clip(0.5 * smooth + 60.0 + tiles, 0, 255).astype(np.float32)
+    return out
 
 
 def make_video(
@@ -148,7 +162,12 @@ def read_ground_truth(video: Path) -> dict[str, np.ndarray] | None:
 
 
 def write_synthetic_set(
-    root: Path, videos: int, frames: int, size: tuple[int, int], objects: int, classes: int,
+    root: Path,
+    videos: int,
+    frames: int,
+    size: tuple[int, int],
+    objects: int,
+    classes: int,
     seed: int,
 ) -> list[Path]:
     """``videos`` synthetic clips (``synthetic-000.avi`` …) with ground truth under ``root``."""

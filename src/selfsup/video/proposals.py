@@ -46,16 +46,16 @@ class MotionProposer:
 
     def boxes(self, mask: np.ndarray) -> torch.Tensor:
         """Proposal boxes ``float32 [K,4]`` (x1, y1, x2, y2; pixels of ``mask``), largest first."""
-        return boxes_from_mask(
-            mask, self.min_area, self.max_area, self.nms_iou, self.max_proposals
-        )
+        return boxes_from_mask(mask, self.min_area, self.max_area, self.nms_iou, self.max_proposals)
 
 
 def boxes_from_mask(
     mask: np.ndarray, min_area: float, max_area: float, nms_iou: float, max_proposals: int
 ) -> torch.Tensor:
     """Connected components of a binary mask as boxes within the area bounds, after NMS."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), 8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(
+        (mask > 0).astype(np.uint8), connectivity=8
+    )
     frame_area = float(mask.shape[0] * mask.shape[1])
     rows = []
     for label in range(1, count):  # 0 is the background

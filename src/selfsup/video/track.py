@@ -38,8 +38,9 @@ class NccTracker:
         self.margin = margin
         self.min_score = min_score
 
-    def start(self, track: Track, gray: np.ndarray, box: tuple[float, float, float, float],
-              frame: int) -> np.ndarray:
+    def start(
+        self, track: Track, gray: np.ndarray, box: tuple[float, float, float, float], frame: int
+    ) -> np.ndarray:
         """Record ``box`` as the track's first box; return the template for the next step."""
         x1, y1, x2, y2 = _clip(box, gray.shape)
         track.boxes.append((x1, y1, x2, y2))
@@ -49,9 +50,9 @@ class NccTracker:
 
     def step(self, track: Track, template: np.ndarray, gray: np.ndarray, frame: int) -> np.ndarray:
         """Find ``template`` near the last box in ``gray``; append the box or mark ``lost``."""
-        x1, y1, x2, y2 = track.boxes[-1]
+        x1, y1, _x2, _y2 = track.boxes[-1]
         h, w = template.shape[:2]
-        mx, my = int(round(self.margin * w)), int(round(self.margin * h))
+        mx, my = round(self.margin * w), round(self.margin * h)
         sx1, sy1 = max(0, int(x1) - mx), max(0, int(y1) - my)
         sx2, sy2 = min(gray.shape[1], int(x1) + w + mx), min(gray.shape[0], int(y1) + h + my)
         window = gray[sy1:sy2, sx1:sx2]
