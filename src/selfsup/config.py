@@ -87,7 +87,7 @@ class PretrainParams(_Strict):
     warmup_epochs: float = Field(0.25, ge=0.0)
     batch_size: int = Field(256, ge=2)
     max_images: int | None = Field(
-        25_600, ge=2, description="seeded subset of the train split to train on; null: all"
+        25_600, ge=2, description="seeded subset of the train split (triplet: of the pairs)"
     )
     num_workers: int = Field(1, ge=0, description="DataLoader workers making the views")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")

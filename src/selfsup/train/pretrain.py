@@ -211,6 +211,12 @@ def run(
         if mined is None:
             raise ConfigError("pretrain.method=simclr+triplet needs --pairs (a mined dataset)")
         patches, pair_index = load_pairs(mined, params.batch_size)
+        if params.max_images is not None and params.max_images < len(pair_index):
+            # The pair budget: a seeded subset, as max_images is for images.
+            order = torch.randperm(
+                len(pair_index), generator=torch.Generator().manual_seed(params.seed)
+            )
+            pair_index = pair_index[order[: params.max_images]]
         if params.method == "simclr+triplet":
             lineage += ":" + read_dataset_manifest(mined)["content_hash"]
         images = patches if params.method == "triplet" else _training_images(data_dir, params)
