@@ -119,6 +119,9 @@ class MineParams(_Strict):
     max_area: float = Field(0.25, gt=0.0, le=1.0)
     nms_iou: float = Field(0.3, gt=0.0, le=1.0)
     max_proposals: int = Field(8, ge=1, description="per keyframe, largest first")
+    min_texture: float = Field(
+        8.0, ge=0.0, description="grey-level std below which a proposal is flat (not tracked)"
+    )
     track_length: int = Field(12, ge=2, description="frames a track is followed for")
     keyframe_every: int = Field(6, ge=1, description="frames between proposal rounds")
     search_margin: float = Field(0.5, gt=0.0, description="search window: box ± margin × size")

@@ -2,9 +2,9 @@
 
 Frames are downscaled to ``max_side`` for detection and tracking (cost ∝ pixels); boxes are mapped
 back to the original resolution and patches are cropped there. After ``warmup_frames`` of
-background learning, every ``keyframe_every`` frames the motion proposals start new tracks; each is
-followed for ``track_length`` frames. A track that drifts (NCC below ``min_track_score``) or leaves
-the frame is dropped; a completed one yields two nodes — its first and last patch, far apart in
+background learning, every ``keyframe_every`` frames the motion proposals (textured ones: a flat
+patch gives NCC nothing to lock on) start new tracks; each is followed for ``track_length``
+frames. A track that drifts (NCC below ``min_track_score``) or leaves the frame is dropped; a completed one yields two nodes — its first and last patch, far apart in
 time — joined by an intra-instance edge.
 """
 
@@ -89,6 +89,9 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
             and (index - params.warmup_frames) % (params.keyframe_every) == 0
         ):
             for box in proposer.boxes(mask).tolist():
+                x1, y1, x2, y2 = (int(v) for v in box)
+                if float(gray[y1:y2, x1:x2].std()) < params.min_texture:
+                    continue  # a flat patch (wall, sky): NCC cannot track it, nothing to learn
                 track = Track(track_id=result.tracks_started, start=file_frame)
                 result.tracks_started += 1
                 template = tracker.start(track, gray, (box[0], box[1], box[2], box[3]), file_frame)
