@@ -4,8 +4,9 @@ Frames are downscaled to ``max_side`` for detection and tracking (cost ∝ pixel
 back to the original resolution and patches are cropped there. After ``warmup_frames`` of
 background learning, every ``keyframe_every`` frames the motion proposals (textured ones: a flat
 patch gives NCC nothing to lock on) start new tracks; each is followed for ``track_length``
-frames. A track that drifts (NCC below ``min_track_score``) or leaves the frame is dropped; a completed one yields two nodes — its first and last patch, far apart in
-time — joined by an intra-instance edge.
+frames. A track that drifts (NCC below ``min_track_score``) or leaves the frame is dropped; a
+completed one yields two nodes — its first and last patch, far apart in time — joined by an
+intra-instance edge.
 """
 
 from __future__ import annotations
