@@ -32,7 +32,8 @@ check-archive:
 
 run: venv check-archive
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	$(BIN)/selfsup summary reports/evaluate.json
+	@echo "full metrics: dvc metrics show; report: reports/evaluate/report.html"
 
 # No system services are needed yet; S3 (Ceph RGW) and the Pushgateway join with their issue.
 system-deps:

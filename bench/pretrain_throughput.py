@@ -5,15 +5,17 @@ DataLoader workers and augmentation recipe (random resized crop, flip, colour ji
   * selfsup: ``TwoViews`` + ``simclr_transform`` (torchvision v2 on uint8 tensors) + ``nt_xent``;
   * lightly (baseline): ``SimCLRTransform`` on PIL images + ``NTXentLoss`` in a plain loop.
 A step covers making the views (in the DataLoader), forward, backward and the optimiser step.
-Prints images/s of each and their ratio (selfsup / lightly; > 1 means selfsup is faster).
+Prints the median images/s of each over interleaved rounds and the per-round ratios
+(selfsup / lightly; > 1 means selfsup is faster).
 
-    python bench/pretrain_throughput.py [--steps 20] [--batch-size 256] [--workers 1]
+    python bench/pretrain_throughput.py [--steps 10] [--rounds 3] [--batch-size 256] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -83,7 +85,8 @@ def _measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=1)
@@ -106,32 +109,41 @@ def main() -> None:
             generator=torch.Generator().manual_seed(0),
         )
 
-    ours = _measure(
-        loader(TwoViews(images, simclr_transform(32, params.augment))),
-        lambda x: x.float().div_(255.0),
-        lambda a, b: nt_xent(a, b, params.temperature),
-        params,
-        args.steps,
-        args.warmup,
-    )
     lightly_loss = NTXentLoss(temperature=params.temperature)
-    theirs = _measure(
-        loader(LightlyViews(images, params.augment)),
-        lambda x: x,
-        lightly_loss,
-        params,
-        args.steps,
-        args.warmup,
-    )
+    ours_views = TwoViews(images, simclr_transform(32, params.augment))
+    their_views = LightlyViews(images, params.augment)
+    ours_runs: list[float] = []
+    their_runs: list[float] = []
+    # Interleaved rounds: a load change on the machine hits both sides, not just one.
+    for _ in range(args.rounds):
+        ours_runs.append(
+            _measure(
+                loader(ours_views),
+                lambda x: x.float().div_(255.0),
+                lambda a, b: nt_xent(a, b, params.temperature),
+                params,
+                args.steps,
+                args.warmup,
+            )
+        )
+        their_runs.append(
+            _measure(
+                loader(their_views), lambda x: x, lightly_loss, params, args.steps, args.warmup
+            )
+        )
+    ratios = [a / b for a, b in zip(ours_runs, their_runs, strict=True)]
+    ours, theirs = statistics.median(ours_runs), statistics.median(their_runs)
     result = {
         "encoder": args.encoder,
         "batch_size": args.batch_size,
         "workers": args.workers,
         "steps": args.steps,
         "threads": torch.get_num_threads(),
-        "selfsup_images_per_s": round(ours, 1),
-        "lightly_images_per_s": round(theirs, 1),
-        "ratio_selfsup_over_lightly": round(ours / theirs, 3),
+        "rounds": args.rounds,
+        "selfsup_images_per_s_median": round(ours, 1),
+        "lightly_images_per_s_median": round(theirs, 1),
+        "ratio_selfsup_over_lightly_per_round": [round(r, 3) for r in ratios],
+        "ratio_selfsup_over_lightly_median": round(statistics.median(ratios), 3),
     }
     print(json.dumps(result, indent=2))
 

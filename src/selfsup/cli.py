@@ -152,6 +152,21 @@ def mine(
     _write_metrics(metrics, result)
 
 
+@app.command()
+def summary(
+    metrics: Annotated[Path, typer.Argument(help="metrics JSON written by `selfsup evaluate`")],
+) -> None:
+    """Print trained vs random-init metrics of an evaluation as a small table."""
+    import json
+
+    from selfsup.evaluate.summary import summary_table
+
+    if not metrics.is_file():
+        typer.echo(f"error: {metrics} does not exist; run `selfsup evaluate` first", err=True)
+        raise typer.Exit(code=2)
+    typer.echo(summary_table(json.loads(metrics.read_text())))
+
+
 @params_app.command("write")
 def params_write(
     profile: Annotated[str, typer.Option(help="default | gpu | tiny")] = "default",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from selfsup.cli import app
@@ -75,3 +76,10 @@ def test_chain_through_the_cli(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "eval.json").read_text())
     assert metrics == json.loads((report / "metrics.json").read_text())
     assert set(metrics["trained"]) == {"knn_top1", "linear_top1", "linear_ece", "rankme"}
+    table = runner.invoke(app, ["summary", str(tmp_path / "eval.json")])
+    assert table.exit_code == 0, table.output
+    knn_row = next(line for line in table.output.splitlines() if line.startswith("kNN top-1"))
+    trained, floor, gain = (float(v) for v in knn_row.split()[-3:])
+    assert trained == round(metrics["trained"]["knn_top1"], 4)
+    assert floor == round(metrics["random_init"]["knn_top1"], 4)
+    assert gain == pytest.approx(trained - floor, abs=2e-4)
