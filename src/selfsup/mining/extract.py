@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from selfsup.config import MineParams
-from selfsup.video.decode import probe, read_frames
+from selfsup.video.decode import frame_stride, probe, read_frames
 from selfsup.video.proposals import MotionProposer
 from selfsup.video.track import NccTracker, Track
 
@@ -65,7 +65,6 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
     tracker = NccTracker(params.search_margin, params.min_track_score)
     result = VideoResult(video=Path(path).name)
     active: list[tuple[Track, np.ndarray, np.ndarray]] = []  # track, template, first patch
-    kept_rate = info.fps
     index = 0
     for file_frame, frame in read_frames(path, params.target_fps, params.max_frames):
         small = (
@@ -100,9 +99,7 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
                 active.append((track, template, first))
         index += 1
     result.frames = index
-    stride = max(1, round(info.fps / params.target_fps)) if params.target_fps else 1
-    kept_rate = info.fps / stride
-    result.video_seconds = index / kept_rate
+    result.video_seconds = index * frame_stride(info.fps, params.target_fps) / info.fps
     result.seconds = time.perf_counter() - started
     return result
 

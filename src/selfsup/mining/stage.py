@@ -92,7 +92,7 @@ def build_graph(
         gt_instance += [instance_offset + g if g >= 0 else -1 for g in record["gt_instance"]]
         gt_class += record["gt_class"]
         track_offset += record["tracks_started"]
-        instance_offset += max(record["gt_instance"], default=-1) + 1 + 1000
+        instance_offset += max(record["gt_instance"], default=-1) + 1  # ids unique per video
     patches = (
         np.concatenate(shard.patches)
         if shard.patches

@@ -142,8 +142,8 @@ def _train_epoch(
     params: PretrainParams,
     desc: str,
     device: torch.device,
-    pair_batches: Iterator[Any] | None = None,
-    negatives: torch.Generator | None = None,
+    pair_batches: Iterator[Any] | None,
+    negatives: torch.Generator,
 ) -> tuple[float, int]:
     """One pass over ``loader``; returns (mean loss, images seen).
 
@@ -152,7 +152,6 @@ def _train_epoch(
     """
     encoder.train()
     projector.train()
-    negatives = negatives or torch.Generator()
     total_loss, steps, seen = 0.0, 0, 0
     with StepProgress(len(loader), desc) as bar:
         started = time.perf_counter()
