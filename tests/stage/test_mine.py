@@ -142,17 +142,27 @@ def test_triplet_pretraining_on_mined_pairs_is_deterministic(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_simclr_plus_triplet_needs_pairs_and_records_them(
-    mined: tuple[Path, dict[str, Any]], tiny_dataset: Path, tmp_path: Path
+def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
+    mined: tuple[Path, dict[str, Any]],
+    tiny_dataset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    params = TRAIN.model_copy(update={"method": "simclr+triplet"})
+    params = TRAIN.model_copy(update={"method": "simclr+triplet", "epochs": 1})
     with pytest.raises(ConfigError, match="--pairs"):
         pretrain.run(tiny_dataset, params, tmp_path / "x")
     with pytest.raises(ConfigError, match="only used"):
         pretrain.run(tiny_dataset, TRAIN, tmp_path / "x", pairs=mined[0])
+    calls: list[int] = []
+    real = pretrain.triplet_loss
+
+    def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "triplet_loss", spy)
     metrics = pretrain.run(tiny_dataset, params, tmp_path / "mixed", pairs=mined[0])
     assert metrics["method"] == "simclr+triplet" and metrics["train_images"] == 32
+    assert calls == [8] * (32 // 8), "one triplet batch of batch_size pairs per SimCLR step"
     manifest = read_manifest(tmp_path / "mixed", kind="encoder")
     assert manifest["pairs"] == read_manifest(mined[0])["content_hash"]
-    simclr = pretrain.run(tiny_dataset, TRAIN, tmp_path / "simclr")
-    assert simclr["final_loss"] != metrics["final_loss"]  # the triplet term changed training
