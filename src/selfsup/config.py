@@ -106,8 +106,10 @@ class PretrainParams(_Strict):
 class MineParams(_Strict):
     """``selfsup mine``: object graph mined from video (Transitive Invariance, Wang et al. 2017)."""
 
+    # The default is synthetic so that `make run` needs no video input; set `folder` (and
+    # video_dir or $SELFSUP_VIDEO_DIR) to mine real video in the chain.
     source: Literal["folder", "synthetic"] = Field(
-        "folder", description=f"folder: video_dir or ${VIDEO_DIR_ENV}; synthetic: generated"
+        "synthetic", description=f"folder: video_dir or ${VIDEO_DIR_ENV}; synthetic: generated"
     )
     video_dir: str | None = Field(None, description=f"videos to mine; empty: ${VIDEO_DIR_ENV}")
     extensions: list[str] = Field([".avi", ".mp4", ".mov", ".mkv"], min_length=1)
@@ -205,7 +207,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
         "evaluate": {"knn_k": 5, "probe_epochs": 10, "projection_points": 32},
         "mine": {
-            "source": "synthetic",
             "synthetic_videos": 2,
             "synthetic_frames": 30,
             "synthetic_size": [96, 128],

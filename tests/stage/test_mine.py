@@ -104,7 +104,7 @@ def test_cli_mine_and_clear_error_without_videos(
 ) -> None:
     monkeypatch.delenv("SELFSUP_VIDEO_DIR", raising=False)
     params = tmp_path / "params.yaml"
-    params.write_text("mine:\n  contact_pairs: 1\n")
+    params.write_text("mine:\n  source: folder\n  contact_pairs: 1\n")
     runner = CliRunner()
     failed = runner.invoke(app, ["mine", "--params", str(params), "--out", str(tmp_path / "m")])
     assert failed.exit_code == 2 and "SELFSUP_VIDEO_DIR" in failed.output
