@@ -16,6 +16,7 @@ from selfsup.config import MineParams, PretrainParams
 from selfsup.data.shards import load_split
 from selfsup.errors import ConfigError
 from selfsup.mining import stage
+from selfsup.mining.features import encoder_features
 from selfsup.mining.graph import read_graph
 from selfsup.mining.synthetic import write_synthetic_set
 from selfsup.mining.transitive import transitive_pairs
@@ -166,3 +167,18 @@ def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
     assert calls == [8] * (32 // 8), "one triplet batch of batch_size pairs per SimCLR step"
     manifest = read_manifest(tmp_path / "mixed", kind="encoder")
     assert manifest["pairs"] == read_manifest(mined[0])["content_hash"]
+
+
+def test_clustering_with_a_selfsup_encoder(
+    videos: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    pretrain.run(tiny_dataset, TRAIN.model_copy(update={"epochs": 1}), tmp_path / "enc")
+    encoder, manifest = load_encoder(tmp_path / "enc")
+    metrics = stage.run(PARAMS, tmp_path / "mined", videos, encoder=tmp_path / "enc")
+    assert metrics["edges"]["inter"] > 0
+    patches = load_split(tmp_path / "mined", "train").images[:4]
+    feats = encoder_features(patches.permute(0, 2, 3, 1).numpy(), tmp_path / "enc")
+    assert feats.shape == (4, manifest["out_dim"])
+    with torch.no_grad():
+        expected = encoder(patches.float() / 255.0).numpy()
+    assert np.allclose(feats, expected, atol=1e-5)
