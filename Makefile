@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
 
-.PHONY: run test venv lint typecheck check-archive system-deps bench clean
+.PHONY: run test venv lint typecheck check-archive system-deps bench clean pipelines k8s-render
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ test: venv system-deps lint typecheck
 
 bench: venv
 	$(BIN)/python bench/pretrain_throughput.py
+	$(BIN)/python bench/kfp_compile.py
+	$(BIN)/python bench/kfp_run_local.py --out /dev/stderr > /dev/null
+
+# Recompile the KFP pipelines and refresh the golden copies the tests compare against.
+pipelines: venv
+	$(BIN)/selfsup pipeline compile --out pipelines/train.yaml --goldens .
+
+# Refresh k8s/rendered/ (needs kubectl; the tests check the Python renderer against it).
+k8s-render:
+	for o in dev gpu; do \
+		{ echo "# Rendered by \`kubectl kustomize k8s/overlays/$$o\` (make k8s-render); the Python renderer's tests compare against it."; \
+		  kubectl kustomize k8s/overlays/$$o; } > k8s/rendered/$$o.yaml; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -28,8 +28,10 @@ from torchvision.transforms.v2 import functional as TF
 
 from selfsup.config import AugmentParams, PretrainParams
 from selfsup.data.augment import TwoViews, simclr_transform
+from selfsup.data.augment_batched import BatchTwoViews
 from selfsup.losses import nt_xent
 from selfsup.models import ProjectionHead, build_encoder
+from selfsup.train.pretrain import as_unit_float, view_loader
 
 
 class LightlyViews(Dataset[tuple[torch.Tensor, torch.Tensor]]):
@@ -83,6 +85,42 @@ def _measure(
     return seen / (time.perf_counter() - started)
 
 
+def _views_per_second(dataset: Dataset[Any], n: int) -> float:
+    """Pairs of views made per second by ``dataset[i]`` on one thread (no training)."""
+    started = time.perf_counter()
+    for index in range(n):
+        dataset[index]
+    return n / (time.perf_counter() - started)
+
+
+def _selfsup_views_per_second(images: torch.Tensor, augment: AugmentParams) -> float:
+    """Pairs of views per second of selfsup's configured backend (per image, or one batch)."""
+    if augment.backend == "kornia":
+        collate, batch = BatchTwoViews(32, augment), list(images)
+        started = time.perf_counter()
+        collate(batch)
+        return len(batch) / (time.perf_counter() - started)
+    return _views_per_second(TwoViews(images, simclr_transform(32, augment)), len(images))
+
+
+def augment_only(images: torch.Tensor, augment: AugmentParams, rounds: int) -> dict[str, Any]:
+    """View-making cost alone, both pipelines, interleaved rounds, one thread."""
+    torch.set_num_threads(1)
+    theirs = LightlyViews(images, augment)
+    runs = [
+        (_selfsup_views_per_second(images, augment), _views_per_second(theirs, len(images)))
+        for _ in range(rounds)
+    ]
+    return {
+        "mode": "augment-only",
+        "backend": augment.backend,
+        "images": len(images),
+        "selfsup_ms_per_pair": [round(1e3 / a, 3) for a, _ in runs],
+        "lightly_ms_per_pair": [round(1e3 / b, 3) for _, b in runs],
+        "ratio_selfsup_over_lightly_per_round": [round(a / b, 3) for a, b in runs],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
@@ -91,13 +129,32 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--encoder", default="convnet", choices=["convnet", "resnet18_cifar"])
+    parser.add_argument(
+        "--backend",
+        default="kornia",
+        choices=["kornia", "torchvision"],
+        help="selfsup's augmentation backend",
+    )
+    parser.add_argument(
+        "--augment-only",
+        action="store_true",
+        help="time only the view making (one thread), no training step",
+    )
     args = parser.parse_args()
 
-    params = PretrainParams(encoder=args.encoder, batch_size=args.batch_size)
+    params = PretrainParams(
+        encoder=args.encoder,
+        batch_size=args.batch_size,
+        augment=AugmentParams(backend=args.backend),
+    )
     n_images = args.batch_size * (args.steps + args.warmup)
     images = torch.randint(
         0, 256, (n_images, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
     )
+
+    if args.augment_only:
+        print(json.dumps(augment_only(images[:300], params.augment, args.rounds), indent=2))
+        return
 
     def loader(dataset: Dataset[Any]) -> DataLoader[Any]:
         return DataLoader(
@@ -110,7 +167,6 @@ def main() -> None:
         )
 
     lightly_loss = NTXentLoss(temperature=params.temperature)
-    ours_views = TwoViews(images, simclr_transform(32, params.augment))
     their_views = LightlyViews(images, params.augment)
     ours_runs: list[float] = []
     their_runs: list[float] = []
@@ -118,8 +174,8 @@ def main() -> None:
     for _ in range(args.rounds):
         ours_runs.append(
             _measure(
-                loader(ours_views),
-                lambda x: x.float().div_(255.0),
+                view_loader(images, params, epoch=0, device=torch.device("cpu")),
+                as_unit_float,
                 lambda a, b: nt_xent(a, b, params.temperature),
                 params,
                 args.steps,
@@ -135,6 +191,7 @@ def main() -> None:
     ours, theirs = statistics.median(ours_runs), statistics.median(their_runs)
     result = {
         "encoder": args.encoder,
+        "backend": args.backend,
         "batch_size": args.batch_size,
         "workers": args.workers,
         "steps": args.steps,

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from selfsup.config import Params, load_params, profile_params, render_params, validate_params
-from selfsup.errors import SelfsupError
+from selfsup.cli_errors import guard
+from selfsup.config import (
+    Params,
+    load_params,
+    profile_params,
+    render_params,
+    validate_params,
+)
+from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
 app = typer.Typer(
@@ -28,25 +34,16 @@ data_app = typer.Typer(no_args_is_help=True, help="Prepare datasets.")
 params_app = typer.Typer(no_args_is_help=True, help="Render and check parameter files.")
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
+app.add_typer(pipeline_app, name="pipeline")
 
-T = TypeVar("T")
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
 MetricsOption = Annotated[
     Path | None, typer.Option("--metrics", help="also write the stage's metrics JSON here")
 ]
 
 
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; turn a SelfsupError into one line on stderr and exit code 2."""
-    try:
-        return action()
-    except SelfsupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-
-
 def _params(path: Path) -> Params:
-    return _guard(lambda: load_params(path))
+    return guard(lambda: load_params(path))
 
 
 def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
@@ -73,7 +70,7 @@ def data_prepare(
     from selfsup.data import prepare
 
     config = _params(params)
-    _write_metrics(metrics, _guard(lambda: prepare.run(config.data, out)))
+    _write_metrics(metrics, guard(lambda: prepare.run(config.data, out)))
 
 
 @app.command()
@@ -100,8 +97,8 @@ def pretrain(
     train = config.pretrain
     if method is not None:
         updated = {**config.model_dump(), "pretrain": {**train.model_dump(), "method": method}}
-        train = _guard(lambda: validate_params(updated, "--method")).pretrain
-    result = _guard(lambda: stage.run(data, train, out, checkpoints, resume, pairs))
+        train = guard(lambda: validate_params(updated, "--method")).pretrain
+    result = guard(lambda: stage.run(data, train, out, checkpoints, resume, pairs))
     _write_metrics(metrics, result)
 
 
@@ -117,7 +114,7 @@ def evaluate(
     from selfsup.evaluate import stage
 
     config = _params(params)
-    _write_metrics(metrics, _guard(lambda: stage.run(model, data, config.evaluate, out)))
+    _write_metrics(metrics, guard(lambda: stage.run(model, data, config.evaluate, out)))
 
 
 @app.command()
@@ -144,11 +141,11 @@ def mine(
 
     config = _params(params).mine
     if shard is not None:
-        result = _guard(lambda: stage.run_shard(config, out, shard, videos))
+        result = guard(lambda: stage.run_shard(config, out, shard, videos))
     elif merge:
-        result = _guard(lambda: stage.run_merge(config, merge, out, encoder))
+        result = guard(lambda: stage.run_merge(config, merge, out, encoder))
     else:
-        result = _guard(lambda: stage.run(config, out, videos, encoder))
+        result = guard(lambda: stage.run(config, out, videos, encoder))
     _write_metrics(metrics, result)
 
 
@@ -173,7 +170,7 @@ def params_write(
     out: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
 ) -> None:
     """Write a profile's complete parameters as YAML (e.g. over params.yaml)."""
-    text = render_params(_guard(lambda: profile_params(profile)))
+    text = render_params(guard(lambda: profile_params(profile)))
     atomic_write_bytes(out, text.encode())
     typer.echo(f"wrote profile {profile!r} to {out}")
 

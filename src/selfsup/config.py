@@ -57,8 +57,14 @@ class DataParams(_Strict):
 
 
 class AugmentParams(_Strict):
-    """SimCLR view generation (per-sample random parameters)."""
+    """SimCLR view generation (per-sample random parameters).
 
+    ``backend``: ``torchvision`` applies transforms.v2 to one image at a time; ``kornia`` augments
+    a whole batch at once (each image still draws its own parameters), ~2.5× cheaper per view on
+    a CPU (BENCHMARKS.md) and the path that can run on a GPU.
+    """
+
+    backend: Literal["torchvision", "kornia"] = "kornia"
     crop_scale_min: float = Field(0.2, gt=0.0, le=1.0)
     flip_p: float = Field(0.5, ge=0.0, le=1.0)
     jitter_p: float = Field(0.8, ge=0.0, le=1.0)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from selfsup.config import PretrainParams
+from selfsup.config import AugmentParams, PretrainParams
 from selfsup.errors import ConfigError
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
@@ -46,11 +46,18 @@ def test_writes_model_metrics_and_manifest(tiny_dataset: Path, tmp_path: Path) -
     ] == "epoch,loss,images_per_second"
 
 
-@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize(
+    ("workers", "backend"), [(0, "torchvision"), (1, "torchvision"), (1, "kornia")]
+)
 def test_killed_run_resumes_to_identical_weights(
-    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+    tiny_dataset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+    backend: str,
 ) -> None:
-    params = PARAMS.model_copy(update={"num_workers": workers})
+    augment = AugmentParams(backend=backend)  # type: ignore[arg-type]
+    params = PARAMS.model_copy(update={"num_workers": workers, "augment": augment})
     pretrain.run(tiny_dataset, params, tmp_path / "straight")
 
     real_save = pretrain.save_checkpoint

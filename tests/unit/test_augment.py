@@ -4,6 +4,7 @@ import torch
 
 from selfsup.config import AugmentParams
 from selfsup.data.augment import TwoViews, simclr_transform
+from selfsup.data.augment_batched import BatchTwoViews
 
 
 def _gradient_images(n: int) -> torch.Tensor:
@@ -42,3 +43,23 @@ def test_no_augmentation_probability_keeps_full_crop_colours() -> None:
     # scale=(1,1) may still pick an aspect ratio ≠ 1; the mean colour survives a resize.
     view = simclr_transform(32, params)(image)
     assert abs(view.float().mean() - image.float().mean()) < 20
+
+
+def test_batched_backend_draws_parameters_per_sample() -> None:
+    torch.manual_seed(0)
+    images = list(_gradient_images(16))
+    first, second = BatchTwoViews(32, AugmentParams())(images)
+    assert first.shape == second.shape == (16, 3, 32, 32) and first.dtype == torch.float32
+    assert float(first.min()) >= 0.0 and float(first.max()) <= 1.0
+    distinct = {tuple(v.flatten().tolist()) for v in first}
+    assert len(distinct) == 16, "one crop/jitter for the whole batch would make these equal"
+    assert not torch.equal(first, second)
+
+
+def test_batched_backend_without_randomness_is_the_identity() -> None:
+    """All probabilities 0 and crop scale 1 leave the (square) images unchanged."""
+    params = AugmentParams(crop_scale_min=1.0, flip_p=0.0, jitter_p=0.0, grayscale_p=0.0)
+    collate = BatchTwoViews(32, params)
+    images = list(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8))
+    first, _ = collate(images)
+    torch.testing.assert_close(first, torch.stack(images).float() / 255, atol=1e-5, rtol=0)

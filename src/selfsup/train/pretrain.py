@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader
 
 from selfsup.config import PretrainParams
 from selfsup.data.augment import TwoViews, simclr_transform
+from selfsup.data.augment_batched import BatchTwoViews, Images
 from selfsup.data.shards import load_split, read_dataset_manifest
 from selfsup.errors import ConfigError
 from selfsup.losses import choose_negatives, nt_xent, triplet_loss
@@ -89,13 +90,37 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _loader(
-    dataset: TwoViews | PairViews,
-    params: PretrainParams,
-    epoch: int,
-    device: torch.device,
-    salt: int = 0,
+def view_loader(
+    images: torch.Tensor, params: PretrainParams, epoch: int, device: torch.device
 ) -> DataLoader[Any]:
+    """Pairs of views of shuffled images; the augmentation backend decides where views are made
+    (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers."""
+    size = int(images.shape[-1])
+    generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch))
+    options: dict[str, Any] = {
+        "batch_size": params.batch_size,
+        "shuffle": True,
+        "drop_last": True,
+        "num_workers": params.num_workers,
+        "generator": generator,
+        "pin_memory": device.type == "cuda",  # batches cross to the GPU asynchronously
+        "persistent_workers": False,
+    }
+    if params.augment.backend == "kornia":
+        collate = BatchTwoViews(size, params.augment)
+        return DataLoader(Images(images), collate_fn=collate, **options)
+    return DataLoader(TwoViews(images, simclr_transform(size, params.augment)), **options)
+
+
+def as_unit_float(views: torch.Tensor) -> torch.Tensor:
+    """uint8 views (torchvision backend) → [0, 1]; float views (kornia) pass through."""
+    return views.float().div_(255.0) if views.dtype == torch.uint8 else views.float()
+
+
+def pair_loader(
+    dataset: PairViews, params: PretrainParams, epoch: int, device: torch.device, salt: int = 0
+) -> DataLoader[Any]:
+    """Shuffled batches of mined pairs (views made per image with torchvision, uint8)."""
     generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + salt)
     return DataLoader(
         dataset,
@@ -104,7 +129,7 @@ def _loader(
         drop_last=True,
         num_workers=params.num_workers,
         generator=generator,
-        pin_memory=device.type == "cuda",  # uint8 batches cross to the GPU asynchronously
+        pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
 
@@ -160,7 +185,7 @@ def _train_epoch(
                 loss = _pair_loss(encoder, projector, batch, params, device, negatives)
             else:
                 view1, view2 = batch
-                x = torch.cat([view1, view2]).to(device, non_blocking=True).float().div_(255.0)
+                x = as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
                 z1, z2 = projector(encoder(x)).chunk(2)
                 loss = nt_xent(z1, z2, temperature=params.temperature)
                 if pair_batches is not None:
@@ -227,7 +252,6 @@ def run(
     else:
         images = _training_images(data_dir, params)
     checkpoints = root / run_key(params, lineage)
-    size = int(images.shape[-1])
 
     device = resolve_device(params.device)
     torch.manual_seed(params.seed)
@@ -264,25 +288,25 @@ def run(
         start_epoch = int(state["epoch"]) + 1
         log.info("resumed from %s after epoch %d", checkpoints / "last.pt", start_epoch)
 
-    dataset: TwoViews | PairViews = (
-        pair_set
-        if params.method == "triplet" and pair_set is not None
-        else TwoViews(images, simclr_transform(size, params.augment))
-    )
     for epoch in range(start_epoch, params.epochs):
         torch.manual_seed(_epoch_seed(params.seed, epoch))  # augmentations when num_workers=0
         started = time.perf_counter()
+        loader = (
+            pair_loader(pair_set, params, epoch, device)
+            if params.method == "triplet" and pair_set is not None
+            else view_loader(images, params, epoch, device)
+        )
         mixed = params.method == "simclr+triplet" and pair_set is not None
         loss, seen = _train_epoch(
             encoder,
             projector,
-            _loader(dataset, params, epoch, device),
+            loader,
             optimizer,
             scheduler,
             params,
             f"epoch {epoch + 1}/{params.epochs}",
             device,
-            _forever(_loader(pair_set, params, epoch, device, salt=7))
+            _forever(pair_loader(pair_set, params, epoch, device, salt=7))
             if mixed and pair_set is not None
             else None,
             torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + 13),

@@ -1,0 +1,284 @@
+"""``selfsup pipeline …``: compile, run offline, submit, schedule — and the task entry point.
+
+Kept apart from the stage commands so that importing the CLI does not import ``kfp``: every
+command imports what it needs when it runs. ``selfsup pipeline task <stage>`` is what the
+container components run inside the project image.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from selfsup import __version__
+from selfsup.cli_errors import guard
+from selfsup.config import Params, load_params
+
+pipeline_app = typer.Typer(
+    no_args_is_help=True, help="Kubeflow Pipelines: compile, run-local, submit, schedule."
+)
+task_app = typer.Typer(
+    no_args_is_help=True, help="Run one pipeline task (what the container components execute)."
+)
+pipeline_app.add_typer(task_app, name="task")
+
+Image = Annotated[str | None, typer.Option(help="project image (CPU); default selfsup:<ver>-cpu")]
+GpuImage = Annotated[
+    str | None, typer.Option(help="project image for GPU tasks; default selfsup:<ver>-cuda")
+]
+Gpus = Annotated[int, typer.Option(help="GPUs per GPU task; 0 runs pretrain on CPU nodes")]
+Params_ = Annotated[Path, typer.Option("--params", help="params YAML: the run's arguments")]
+Host = Annotated[str, typer.Option(help="KFP API endpoint, e.g. http://localhost:8080")]
+Experiment = Annotated[str, typer.Option(help="KFP experiment to run in")]
+Namespace = Annotated[str | None, typer.Option(help="Kubeflow profile namespace (multi-user)")]
+Package = Annotated[
+    Path | None, typer.Option(help="compiled pipeline YAML to upload (default: compile now)")
+]
+Version = Annotated[str | None, typer.Option(help="pipeline version name (default: timestamped)")]
+
+
+def _options(image: str | None, gpu_image: str | None, gpus: int) -> Any:
+    from selfsup.pipeline.gpu import GpuPool
+    from selfsup.pipeline.train import ClusterOptions
+
+    defaults = ClusterOptions()
+    return ClusterOptions(
+        image=image or defaults.image,
+        gpu_image=gpu_image or defaults.gpu_image,
+        gpu=GpuPool(count=gpus) if gpus > 0 else None,
+    )
+
+
+@pipeline_app.command("compile")
+def compile_(
+    pipeline: Annotated[str, typer.Option(help="pipeline to compile")] = "train",
+    out: Annotated[Path, typer.Option(help="YAML file to write")] = Path("pipelines/train.yaml"),
+    image: Image = None,
+    gpu_image: GpuImage = None,
+    gpus: Gpus = 1,
+    goldens: Annotated[
+        Path | None,
+        typer.Option(
+            help="also rewrite the golden copies under this repo root (pipelines/golden/, "
+            "components/), always with the default images and GPU settings"
+        ),
+    ] = None,
+) -> None:
+    """Compile a pipeline to KFP IR YAML (upload it in the UI or with `submit`)."""
+    from selfsup.pipeline import compile as compiling
+
+    options = _options(image, gpu_image, gpus)
+    guard(lambda: compiling.compile_pipeline(pipeline, out, options))
+    typer.echo(f"wrote {out}")
+    if goldens is not None:
+        for path in guard(lambda: compiling.write_goldens(goldens)):
+            typer.echo(f"wrote {path}")
+
+
+@pipeline_app.command("run-local")
+def run_local(
+    params: Params_ = Path("params.yaml"),
+    root: Annotated[Path, typer.Option(help="directory for the run's outputs")] = Path(
+        "local_outputs"
+    ),
+    metrics: Annotated[
+        Path | None, typer.Option(help="write every task's metrics as JSON here")
+    ] = None,
+) -> None:
+    """Run the train DAG offline with kfp.local.SubprocessRunner (e.g. on the tiny profile)."""
+    from selfsup.pipeline.local import run_local as run
+    from selfsup.store import atomic_write_json
+
+    config: Params = guard(lambda: load_params(params))
+    result = guard(lambda: run(config, root))
+    if metrics is not None:
+        atomic_write_json(metrics, result.metrics)
+    typer.echo(f"local run finished in {result.seconds:.1f} s: {result.run_dir}")
+    typer.echo(json.dumps(result.metrics["evaluate"].get("trained", {}), sort_keys=True))
+
+
+def _package(
+    package: Path | None, tmp: Path, image: str | None, gpu_image: str | None, gpus: int
+) -> Path:
+    if package is not None:
+        if not package.is_file():
+            raise typer.BadParameter(f"{package} does not exist", param_hint="--package")
+        return package
+    from selfsup.pipeline.compile import compile_pipeline
+
+    written: Path = guard(
+        lambda: compile_pipeline("train", tmp / "train.yaml", _options(image, gpu_image, gpus))
+    )
+    return written
+
+
+def _version(version: str | None) -> str:
+    return version or f"{__version__}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+
+
+@pipeline_app.command()
+def submit(
+    host: Host,
+    params: Params_ = Path("params.yaml"),
+    experiment: Experiment = "selfsup",
+    namespace: Namespace = None,
+    run_name: Annotated[
+        str | None, typer.Option(help="run name (default: train-<version>)")
+    ] = None,
+    package: Package = None,
+    version: Version = None,
+    image: Image = None,
+    gpu_image: GpuImage = None,
+    gpus: Gpus = 1,
+) -> None:
+    """Upload the train pipeline as a new version and start a run with params.yaml's values."""
+    from selfsup.pipeline import client
+    from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
+
+    config: Params = guard(lambda: load_params(params))
+    name = _version(version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _package(package, Path(tmp), image, gpu_image, gpus)
+        target = client.Target(host=host, experiment=experiment, namespace=namespace)
+        uploaded, run_id = guard(
+            lambda: client.submit(
+                target,
+                path,
+                PIPELINE_NAME,
+                name,
+                run_name or f"train-{name}",
+                pipeline_arguments(config),
+            )
+        )
+    typer.echo(
+        f"pipeline {uploaded.pipeline_id} version {uploaded.version_id} ({name}): run {run_id}"
+    )
+
+
+@pipeline_app.command()
+def schedule(
+    host: Host,
+    cron: Annotated[str, typer.Option(help="KFP cron, 6 fields, seconds first: '0 0 3 * * *'")],
+    params: Params_ = Path("params.yaml"),
+    experiment: Experiment = "selfsup",
+    namespace: Namespace = None,
+    name: Annotated[str, typer.Option(help="recurring run name")] = "selfsup-train-scheduled",
+    package: Package = None,
+    version: Version = None,
+    image: Image = None,
+    gpu_image: GpuImage = None,
+    gpus: Gpus = 1,
+) -> None:
+    """Upload the train pipeline as a new version and run it on a cron schedule."""
+    from selfsup.pipeline import client
+    from selfsup.pipeline.cron import validate_cron
+    from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
+
+    guard(lambda: validate_cron(cron))  # before compiling or touching the server
+    config: Params = guard(lambda: load_params(params))
+    version_name = _version(version)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _package(package, Path(tmp), image, gpu_image, gpus)
+        target = client.Target(host=host, experiment=experiment, namespace=namespace)
+        uploaded, recurring_id = guard(
+            lambda: client.schedule(
+                target, path, PIPELINE_NAME, version_name, name, cron, pipeline_arguments(config)
+            )
+        )
+    typer.echo(
+        f"pipeline {uploaded.pipeline_id} version {uploaded.version_id} "
+        f"({version_name}): recurring run {recurring_id} on {cron!r}"
+    )
+
+
+ParamsJson = Annotated[str, typer.Option(help="the stage's params section as JSON")]
+DataHash = Annotated[str, typer.Option(help="content hash of the dataset (the cache key)")]
+DatasetPath = Annotated[Path, typer.Option(help="dataset directory")]
+MetricsPath = Annotated[Path, typer.Option(help="Metrics artifact file to write")]
+ExecutorInput = Annotated[
+    str | None, typer.Option(help="KFP's executor input JSON ('{{$}}'), for UI metadata")
+]
+
+
+def _section(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"error: --params-json is not JSON: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    if not isinstance(value, dict):
+        typer.echo("error: --params-json must be a JSON object (one params section)", err=True)
+        raise typer.Exit(code=2)
+    return value
+
+
+def _finish(metrics_path: Path, values: dict[str, Any], executor_input: str | None) -> None:
+    """Write the Metrics artifact file and, under KFP, the executor output the UI reads."""
+    from selfsup.pipeline.executor_output import parse_executor_input, write_executor_output
+    from selfsup.pipeline.tasks import flat_metrics
+    from selfsup.store import atomic_write_json
+
+    atomic_write_json(metrics_path, values)
+    if executor_input is not None:
+        parsed = guard(lambda: parse_executor_input(executor_input))
+        write_executor_output(parsed, {"metrics": flat_metrics(values)})
+
+
+@task_app.command("data")
+def task_data(
+    params_json: ParamsJson,
+    dataset: DatasetPath,
+    metrics: MetricsPath,
+    content_hash: Annotated[Path, typer.Option(help="file to write the content hash to")],
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Prepare the dataset; write metrics and the dataset's content hash."""
+    from selfsup.pipeline import tasks
+    from selfsup.store import atomic_write_bytes
+
+    values, digest = guard(lambda: tasks.run_data(_section(params_json), dataset))
+    atomic_write_bytes(content_hash, digest.encode())
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("pretrain")
+def task_pretrain(
+    params_json: ParamsJson,
+    data_hash: DataHash,
+    dataset: DatasetPath,
+    model: Annotated[Path, typer.Option(help="model directory to write")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Pretrain the encoder; write the model directory and metrics."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_pretrain(section, dataset, model))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("evaluate")
+def task_evaluate(
+    params_json: ParamsJson,
+    data_hash: DataHash,
+    dataset: DatasetPath,
+    model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
+    metrics: MetricsPath,
+    report: Annotated[Path, typer.Option(help="HTML artifact file to write")],
+    evaluation: Annotated[Path, typer.Option(help="evaluation directory to write")],
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Evaluate the encoder; write metrics, the HTML report and the evaluation directory."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_evaluate(section, dataset, model, evaluation, report))
+    _finish(metrics, values, executor_input)

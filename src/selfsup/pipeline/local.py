@@ -1,0 +1,60 @@
+"""``run-local``: the train DAG offline, with KFP's own local runner.
+
+``kfp.local.SubprocessRunner(use_venv=False)`` executes each lightweight twin in a subprocess of
+this interpreter (no image, no cluster, no network), wiring artifacts between tasks exactly as
+the DAG says. It ignores resources, GPU settings and retries, and treats any ``pipeline_root``
+as a local directory — so the outputs land under ``root/<pipeline>-<timestamp>/<task>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from selfsup.config import Params
+from selfsup.pipeline import train
+from selfsup.pipeline.errors import PipelineError
+
+TASKS = ("data", "pretrain", "evaluate")
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """Where a local run wrote its outputs, each task's metrics and the wall-clock time."""
+
+    run_dir: Path
+    metrics: dict[str, dict[str, Any]]
+    seconds: float
+
+    def task_dir(self, task: str) -> Path:
+        return self.run_dir / task
+
+
+def _newest_run(root: Path, before: set[Path]) -> Path:
+    runs = [p for p in root.glob(f"{train.PIPELINE_NAME}-local-*") if p.is_dir()]
+    fresh = [p for p in runs if p not in before]
+    if len(fresh) != 1:
+        raise PipelineError(f"expected one new local run under {root}, found {len(fresh)}")
+    return fresh[0]
+
+
+def run_local(params: Params, root: Path) -> LocalRun:
+    """Run the ``train`` DAG on ``params`` (e.g. the tiny profile) with outputs under ``root``."""
+    from kfp import local
+
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    before = set(root.iterdir())
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    start = time.perf_counter()
+    try:
+        train.build_local(params)()
+    except RuntimeError as exc:  # kfp.local raises RuntimeError when a task fails
+        raise PipelineError(f"local run failed: {exc}") from None
+    seconds = time.perf_counter() - start
+    run_dir = _newest_run(root, before)
+    metrics = {task: json.loads((run_dir / task / "metrics").read_text()) for task in TASKS}
+    return LocalRun(run_dir=run_dir, metrics=metrics, seconds=seconds)

@@ -1,0 +1,71 @@
+"""Resources, retries, caching and secrets of pipeline tasks, each set by one helper.
+
+Kubernetes schedules by requests and kills at limits, so every task gets both (the k8s tests
+enforce the same for the manifests). Retries cover transient failures (node preemption, a
+flaky object store); a bad parameter fails the same way each time, so retries are few and
+backed off. Secrets reach a task only as environment variables from a Kubernetes Secret
+(``kfp.kubernetes.use_secret_as_env``): the compiled YAML names the Secret, never its value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Resources:
+    """CPU (cores, as Kubernetes quantities) and memory of one task: requests and limits."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Retry policy for transient failures."""
+
+    attempts: int = 2
+    backoff: str = "60s"
+    factor: float = 2.0
+    max_backoff: str = "600s"
+
+
+def apply_resources(task: Any, resources: Resources) -> Any:
+    """Set requests and limits (both, always) on ``task``."""
+    task.set_cpu_request(resources.cpu_request)
+    task.set_cpu_limit(resources.cpu_limit)
+    task.set_memory_request(resources.memory_request)
+    task.set_memory_limit(resources.memory_limit)
+    return task
+
+
+DEFAULT_RETRY = Retry()
+
+
+def apply_retry(task: Any, retry: Retry = DEFAULT_RETRY) -> Any:
+    """Retry ``task`` on failure with exponential backoff."""
+    task.set_retry(
+        num_retries=retry.attempts,
+        backoff_duration=retry.backoff,
+        backoff_factor=retry.factor,
+        backoff_max_duration=retry.max_backoff,
+    )
+    return task
+
+
+def never_cache(task: Any) -> Any:
+    """For side-effect tasks (push, promote): KFP caches by default and would skip them."""
+    task.set_caching_options(enable_caching=False)
+    return task
+
+
+def use_secret_env(task: Any, secret: str, keys_to_env: Mapping[str, str]) -> Any:
+    """Expose keys of the Kubernetes Secret ``secret`` to ``task`` as environment variables."""
+    from kfp import kubernetes
+
+    kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env=dict(keys_to_env))
+    return task

@@ -1,0 +1,149 @@
+"""What one pipeline task does, shared by the container components and their local twins.
+
+Both ``selfsup pipeline task <stage>`` (inside the project image on the cluster) and the
+lightweight twins that ``run-local`` executes call these functions, so the DAG that runs offline
+is the DAG that runs on Kubeflow, down to the library call. Each function takes its params
+section as a mapping (a KFP ``dict`` parameter, mirroring that section of params.yaml), runs the
+stage's library function and returns the stage's metrics plus the values later tasks key their
+cache on (the dataset's content hash).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from selfsup.config import DataParams, EvaluateParams, MineParams, PretrainParams
+from selfsup.errors import ConfigError, SelfsupError
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "data": DataParams,
+    "pretrain": PretrainParams,
+    "evaluate": EvaluateParams,
+    "mine": MineParams,
+}
+
+
+# Keys whose value is null: KFP structs cannot carry null (see train.section_arguments).
+NULLS_KEY = "_nulls"
+
+
+def section_params(section: str, values: Mapping[str, Any]) -> Any:
+    """Validate one params section (unknown keys and bad values are a ConfigError naming them).
+
+    Keys listed under ``NULLS_KEY`` are set to null first.
+    """
+    from pydantic import ValidationError
+
+    raw = dict(values)
+    nulls = raw.pop(NULLS_KEY, [])
+    if not isinstance(nulls, list) or not all(isinstance(k, str) for k in nulls):
+        raise ConfigError(f"pipeline parameter {section!r}: {NULLS_KEY} must list key names")
+    raw.update(dict.fromkeys(nulls))
+    try:
+        return _SECTIONS[section].model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{section}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid pipeline parameter {section!r}: {problems}") from None
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """In a local twin's subprocess: a SelfsupError ends the task with one line, no traceback.
+
+    The same contract as the CLI (exit code non-zero, ``error: <message>`` on stderr); any other
+    exception is a bug and keeps its traceback.
+    """
+    try:
+        yield
+    except SelfsupError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of nested ``metrics`` as ``{"a.b": value}`` (KFP Metrics hold scalars).
+
+    Lists are indexed (``loss_per_epoch.0``); booleans become 0/1; strings and nulls are
+    dropped, since the Kubeflow UI shows only numbers in a Metrics artifact.
+    """
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flat_metrics(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat.update(flat_metrics({str(i): v for i, v in enumerate(value)}, f"{name}."))
+        elif isinstance(value, int | float):  # bool is an int: True -> 1.0
+            flat[name] = float(value)
+    return flat
+
+
+def run_data(values: Mapping[str, Any], dataset: Path) -> tuple[dict[str, Any], str]:
+    """Prepare the dataset into ``dataset``; returns (metrics, the dataset's content hash)."""
+    from selfsup.data import prepare
+    from selfsup.data.shards import read_dataset_manifest
+
+    metrics = prepare.run(section_params("data", values), Path(dataset))
+    return metrics, str(read_dataset_manifest(Path(dataset))["content_hash"])
+
+
+def run_pretrain(values: Mapping[str, Any], dataset: Path, model: Path) -> dict[str, Any]:
+    """Pretrain on ``dataset`` into the model directory ``model``; returns the metrics.
+
+    Checkpoints go to a sibling ``<model>.ckpt`` (scratch space of the task's pod); the model
+    directory is the artifact KFP uploads.
+    """
+    from selfsup.train import pretrain
+
+    return pretrain.run(Path(dataset), section_params("pretrain", values), Path(model))
+
+
+def run_evaluate(
+    values: Mapping[str, Any], dataset: Path, model: Path, evaluation: Path, report: Path | None
+) -> dict[str, Any]:
+    """Evaluate ``model`` on ``dataset`` into ``evaluation``; copy its HTML report to ``report``."""
+    from selfsup.evaluate import stage
+
+    metrics = stage.run(Path(model), Path(dataset), section_params("evaluate", values), evaluation)
+    if report is not None:
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(evaluation) / "report.html", report)
+    return metrics
+
+
+def record_metrics(metrics: Any, values: Mapping[str, Any]) -> dict[str, float]:
+    """Log ``values`` on a KFP Metrics artifact (flattened) and write them as JSON to its path.
+
+    The metadata is what the Kubeflow UI shows; the file keeps the stage's nested metrics for
+    anyone who downloads the artifact (and for ``run-local``'s summary).
+    """
+    import json
+
+    flat = flat_metrics(values)
+    for key, value in flat.items():
+        metrics.log_metric(key, value)
+    path = Path(metrics.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+    return flat
+
+
+def check_data_hash(dataset: Path, expected: str) -> None:
+    """Refuse a dataset whose content hash is not the one the task was keyed (and cached) on."""
+    from selfsup.data.shards import read_dataset_manifest
+    from selfsup.errors import IntegrityError
+
+    actual = str(read_dataset_manifest(Path(dataset), verify=False)["content_hash"])
+    if actual != expected:
+        raise IntegrityError(
+            f"dataset {dataset} has content hash {actual}, but the task was given {expected}: "
+            "the artifact changed after the data task ran; re-run the pipeline without cache"
+        )

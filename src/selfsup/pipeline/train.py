@@ -1,0 +1,121 @@
+"""The ``train`` pipeline: data → pretrain (GPU pool) → evaluate.
+
+The same DAG function builds the cluster pipeline (container components, resources, retries, GPU
+pool) and the offline one (local twins, which the subprocess runner runs without any of the
+Kubernetes settings). Its parameters mirror params.yaml: one ``dict`` per section, defaulting to
+the ``default`` profile. ``mine`` (fan-out over video shards with ``dsl.ParallelFor``) and
+``compress`` join this DAG when those stages exist; ``retrain`` and ``forget`` need
+``promote``/``unlearn`` and are not built yet.
+"""
+
+# No `from __future__ import annotations`: KFP reads the pipeline's parameter annotations.
+from dataclasses import dataclass
+from typing import Any
+
+from selfsup.config import Params
+from selfsup.pipeline.components import data, evaluate, pretrain
+from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
+from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
+from selfsup.pipeline.task_settings import DEFAULT_RETRY, Retry, apply_resources, apply_retry
+from selfsup.pipeline.tasks import NULLS_KEY
+
+PIPELINE_NAME = "selfsup-train"
+DESCRIPTION = "selfsup: data -> pretrain (GPU pool) -> evaluate"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What differs between clusters: the images and the GPU pool (None: pretrain on CPU)."""
+
+    image: str = DEFAULT_IMAGE
+    gpu_image: str = DEFAULT_GPU_IMAGE
+    gpu: GpuPool | None = DEFAULT_POOL
+    retry: Retry = DEFAULT_RETRY
+
+
+def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
+    """Each section as a dict a KFP struct can hold (no nulls), keeping the section's meaning.
+
+    KFP structs refuse null values, and a missing key validates to the field's default. So a
+    null that *is* the default is dropped, and a null that overrides a non-null default
+    (``max_images: null`` = train on everything) is listed under ``NULLS_KEY`` instead, which
+    :func:`selfsup.pipeline.tasks.section_params` turns back into null.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for section in type(params).model_fields:
+        values = getattr(params, section).model_dump(mode="json")
+        defaults = type(getattr(params, section))().model_dump(mode="json")
+        kept = {k: v for k, v in values.items() if v is not None}
+        nulls = sorted(k for k, v in values.items() if v is None and defaults.get(k) is not None)
+        out[section] = {**kept, NULLS_KEY: nulls} if nulls else kept
+    return out
+
+
+def build(options: ClusterOptions | None = None, defaults: Params | None = None) -> Any:
+    """The ``train`` pipeline for the cluster (container components), as a KFP pipeline."""
+    from kfp import dsl
+
+    opts = options or ClusterOptions()
+    values = section_arguments(defaults or Params())
+    data_op = data.container(opts.image)
+    pretrain_op = pretrain.container(opts.gpu_image if opts.gpu else opts.image)
+    evaluate_op = evaluate.container(opts.image)
+
+    @dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)
+    def train(
+        data_params: dict[str, Any] = values["data"],
+        pretrain_params: dict[str, Any] = values["pretrain"],
+        evaluate_params: dict[str, Any] = values["evaluate"],
+    ) -> None:
+        prepared = data_op(data_params=data_params).set_display_name("data")
+        apply_retry(apply_resources(prepared, data.RESOURCES), opts.retry)
+        trained = pretrain_op(
+            pretrain_params=pretrain_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+        ).set_display_name("pretrain")
+        apply_retry(apply_resources(trained, pretrain.RESOURCES), opts.retry)
+        if opts.gpu is not None:
+            use_gpu_pool(trained, opts.gpu)
+        evaluated = evaluate_op(
+            evaluate_params=evaluate_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+            model=trained.outputs["model"],
+        ).set_display_name("evaluate")
+        apply_retry(apply_resources(evaluated, evaluate.RESOURCES), opts.retry)
+
+    return train
+
+
+def build_local(defaults: Params | None = None) -> Any:
+    """The same DAG with the local twins, for ``kfp.local.SubprocessRunner(use_venv=False)``."""
+    from kfp import dsl
+
+    values = section_arguments(defaults or Params())
+
+    @dsl.pipeline(name=PIPELINE_NAME + "-local")
+    def train_local(
+        data_params: dict[str, Any] = values["data"],
+        pretrain_params: dict[str, Any] = values["pretrain"],
+        evaluate_params: dict[str, Any] = values["evaluate"],
+    ) -> None:
+        prepared = data.twin(data_params=data_params)
+        trained = pretrain.twin(
+            pretrain_params=pretrain_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+        )
+        evaluate.twin(
+            evaluate_params=evaluate_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+            model=trained.outputs["model"],
+        )
+
+    return train_local
+
+
+def pipeline_arguments(params: Params) -> dict[str, dict[str, Any]]:
+    """The run arguments of the ``train`` pipeline for ``params`` (``<section>_params``)."""
+    return {f"{section}_params": values for section, values in section_arguments(params).items()}

@@ -1,0 +1,87 @@
+"""`selfsup pipeline run-local` (the train DAG under kfp.local.SubprocessRunner, offline) gives the
+same metrics as `dvc repro` of the same chain with the same params and seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~55 s on 2 shared cores
+
+# Wall-clock measurements differ between any two runs; everything else must be identical.
+TIMING_KEYS = {"seconds", "images_per_second", "epoch_seconds", "mean_images_per_second",
+               "wall_seconds"}  # fmt: skip
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # Offline: any attempt to reach the network through a proxy-aware client fails fast.
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def _without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    """The repository's tracked and new (not ignored) files, as a fresh git repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    target = tmp_path / "repo"
+    for name in listed:
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    _run(["git", "init", "-q"], target)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], target)
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], target)
+    return target
+
+
+def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
+    _run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], clone)
+    _run(["dvc", "repro"], clone)
+    reference = {
+        stage: json.loads((clone / "reports" / f"{stage}.json").read_text())
+        for stage in ("data", "pretrain", "evaluate")
+    }
+
+    out = _run(
+        ["selfsup", "pipeline", "run-local", "--params", "params.yaml",
+         "--root", str(tmp_path / "local"), "--metrics", str(tmp_path / "local.json")],
+        clone,
+    )  # fmt: skip
+    assert "local run finished" in out
+    local = json.loads((tmp_path / "local.json").read_text())
+
+    for stage in ("data", "pretrain", "evaluate"):
+        assert _without_timings(local[stage]) == _without_timings(reference[stage]), stage
+    assert local["pretrain"]["loss_per_epoch"] == reference["pretrain"]["loss_per_epoch"]
+    assert 0.0 <= local["evaluate"]["trained"]["knn_top1"] <= 1.0
+
+    (run_dir,) = (tmp_path / "local").iterdir()
+    local_manifest = json.loads((run_dir / "data/dataset/manifest.json").read_text())
+    dvc_manifest = json.loads((clone / "artifacts/data/manifest.json").read_text())
+    assert local_manifest["content_hash"] == dvc_manifest["content_hash"]
+    assert (run_dir / "data/content_hash").read_text() == dvc_manifest["content_hash"]
+    assert (run_dir / "evaluate/report").read_text().startswith("<!DOCTYPE html>")

@@ -1,0 +1,36 @@
+"""`selfsup pipeline compile`: options reach the YAML; the goldens always use the defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from selfsup.cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def test_compile_options_reach_the_yaml_and_goldens_stay_default(tmp_path: Path) -> None:
+    out = tmp_path / "train.yaml"
+    result = runner.invoke(app, [
+        "pipeline", "compile", "--out", str(out), "--image", "registry.test/selfsup:9.9-cpu",
+        "--gpus", "0", "--goldens", str(tmp_path),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spec = next(yaml.safe_load_all(out.read_text()))
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert executor["container"]["image"] == "registry.test/selfsup:9.9-cpu"
+        assert "accelerator" not in executor["container"]["resources"]
+    golden = tmp_path / "pipelines/golden/train.yaml"
+    assert golden.read_text() == (REPO / "pipelines/golden/train.yaml").read_text()
+
+
+def test_unknown_pipeline_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["pipeline", "compile", "--pipeline", "forget", "--out", str(tmp_path / "f.yaml")]
+    )
+    assert result.exit_code == 2 and "unknown pipeline 'forget'" in result.output
+    assert not (tmp_path / "f.yaml").exists()

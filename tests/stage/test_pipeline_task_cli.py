@@ -1,0 +1,124 @@
+"""`selfsup pipeline task <stage>`, what the container components run: the tiny chain end to end
+with KFP-style executor inputs, the UI metadata it writes, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from selfsup.cli import app
+from selfsup.config import profile_params
+from selfsup.data.shards import read_dataset_manifest
+from selfsup.pipeline.tasks import flat_metrics
+from selfsup.pipeline.train import section_arguments
+
+runner = CliRunner()
+
+
+def _executor_input(task_dir: Path, outputs: dict[str, str]) -> str:
+    """A KFP executor input naming ``outputs`` (artifact name -> schema title) under task_dir."""
+    artifacts = {
+        name: {
+            "artifacts": [
+                {
+                    "name": name,
+                    "type": {"schemaTitle": schema},
+                    "uri": str(task_dir / name),
+                    "metadata": {},
+                }
+            ]
+        }
+        for name, schema in outputs.items()
+    }
+    return json.dumps(
+        {"outputs": {"artifacts": artifacts, "outputFile": str(task_dir / "executor_output.json")}}
+    )
+
+
+def _invoke(args: list[str]) -> str:
+    result = runner.invoke(app, ["pipeline", "task", *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _ui_metrics(task_dir: Path) -> dict[str, Any]:
+    output = json.loads((task_dir / "executor_output.json").read_text())
+    return dict(output["artifacts"]["metrics"]["artifacts"][0]["metadata"])
+
+
+def test_tiny_chain_through_the_container_entry_point(tmp_path: Path) -> None:
+    sections = section_arguments(profile_params("tiny"))
+    data_dir, train_dir, eval_dir = tmp_path / "data", tmp_path / "pretrain", tmp_path / "evaluate"
+
+    _invoke([
+        "data", "--params-json", json.dumps(sections["data"]),
+        "--dataset", str(data_dir / "dataset"), "--metrics", str(data_dir / "metrics"),
+        "--content-hash", str(data_dir / "content_hash"),
+        "--executor-input", _executor_input(data_dir, {"dataset": "system.Dataset",
+                                                       "metrics": "system.Metrics"}),
+    ])  # fmt: skip
+    digest = (data_dir / "content_hash").read_text()
+    assert digest == read_dataset_manifest(data_dir / "dataset")["content_hash"]
+    data_metrics = json.loads((data_dir / "metrics").read_text())
+    assert data_metrics["images"] == {"train": 64, "test": 32}
+    assert _ui_metrics(data_dir) == flat_metrics(data_metrics)
+
+    _invoke([
+        "pretrain", "--params-json", json.dumps(sections["pretrain"]), "--data-hash", digest,
+        "--dataset", str(data_dir / "dataset"), "--model", str(train_dir / "model"),
+        "--metrics", str(train_dir / "metrics"),
+        "--executor-input", _executor_input(train_dir, {"model": "system.Model",
+                                                        "metrics": "system.Metrics"}),
+    ])  # fmt: skip
+    assert (train_dir / "model" / "encoder.pt").is_file()
+    train_metrics = json.loads((train_dir / "metrics").read_text())
+    assert _ui_metrics(train_dir)["epochs"] == 2 == len(train_metrics["loss_per_epoch"])
+
+    _invoke([
+        "evaluate", "--params-json", json.dumps(sections["evaluate"]), "--data-hash", digest,
+        "--dataset", str(data_dir / "dataset"), "--model", str(train_dir / "model"),
+        "--metrics", str(eval_dir / "metrics"), "--report", str(eval_dir / "report"),
+        "--evaluation", str(eval_dir / "evaluation"),
+        "--executor-input", _executor_input(eval_dir, {"metrics": "system.Metrics",
+                                                       "report": "system.HTML",
+                                                       "evaluation": "system.Artifact"}),
+    ])  # fmt: skip
+    evaluation = json.loads((eval_dir / "evaluation" / "metrics.json").read_text())
+    assert json.loads((eval_dir / "metrics").read_text()) == evaluation
+    assert (eval_dir / "report").read_bytes() == (eval_dir / "evaluation/report.html").read_bytes()
+    ui = _ui_metrics(eval_dir)
+    assert ui["trained.knn_top1"] == evaluation["trained"]["knn_top1"]
+    assert 0.0 <= ui["trained.knn_top1"] <= 1.0
+
+
+def test_bad_params_json_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, [
+        "pipeline", "task", "data", "--params-json", '{"sorce": "synthetic"}',
+        "--dataset", str(tmp_path / "d"), "--metrics", str(tmp_path / "m"),
+        "--content-hash", str(tmp_path / "h"),
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert "data.sorce" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "d").exists()
+
+    result = runner.invoke(app, [
+        "pipeline", "task", "data", "--params-json", "[1, 2]",
+        "--dataset", str(tmp_path / "d"), "--metrics", str(tmp_path / "m"),
+        "--content-hash", str(tmp_path / "h"),
+    ])  # fmt: skip
+    assert result.exit_code == 2 and "JSON object" in result.output
+
+
+def test_a_dataset_that_does_not_match_the_cache_key_is_refused(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, [
+        "pipeline", "task", "pretrain", "--params-json", "{}", "--data-hash", "f" * 64,
+        "--dataset", str(tiny_dataset), "--model", str(tmp_path / "model"),
+        "--metrics", str(tmp_path / "m"),
+    ])  # fmt: skip
+    assert result.exit_code == 2 and "content hash" in result.output
+    assert not (tmp_path / "model").exists()

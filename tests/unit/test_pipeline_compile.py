@@ -1,0 +1,188 @@
+"""Compiled pipelines: golden copies, the GPU pool on exactly the GPU tasks, resources and retries
+on every task, the data hash in the cache key, container components only, no secret values."""
+
+# No `from __future__ import annotations`: KFP reads the test component's annotations.
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from selfsup.pipeline import compile as compiling
+from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
+from selfsup.pipeline.task_settings import never_cache, use_secret_env
+from selfsup.pipeline.train import ClusterOptions
+
+REPO = Path(__file__).resolve().parents[2]
+GPU_EXECUTORS = {"exec-pretrain"}  # the tasks that must run on the GPU pool
+
+
+@pytest.fixture(scope="module")
+def compiled() -> str:
+    return compiling.pipeline_yaml("train")
+
+
+def _docs(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    docs = list(yaml.safe_load_all(text))
+    spec = docs[0]
+    platform = docs[1] if len(docs) > 1 else {}
+    return spec, platform
+
+
+def test_train_pipeline_matches_its_golden_copy(compiled: str) -> None:
+    golden = (REPO / "pipelines/golden/train.yaml").read_text()
+    assert compiling.strip_sdk_version(compiled) == golden, (
+        "the compiled train pipeline changed: review, then `selfsup pipeline compile --goldens .`"
+    )
+    assert "sdkVersion" in compiled and "sdkVersion" not in golden
+
+
+@pytest.mark.parametrize("name", sorted(compiling.COMPONENTS))
+def test_each_component_matches_its_golden_copy(name: str) -> None:
+    golden = (REPO / "components" / f"{name}.yaml").read_text()
+    assert compiling.strip_sdk_version(compiling.component_yaml(name)) == golden
+
+
+def test_golden_components_load_as_kfp_components() -> None:
+    from kfp import components
+
+    for name in compiling.COMPONENTS:
+        loaded = components.load_component_from_file(str(REPO / "components" / f"{name}.yaml"))
+        assert loaded.name == name
+
+
+def test_gpu_pool_settings_are_on_exactly_the_gpu_tasks(compiled: str) -> None:
+    spec, platform = _docs(compiled)
+    executors = spec["deploymentSpec"]["executors"]
+    with_accelerator = {
+        name for name, ex in executors.items() if "accelerator" in ex["container"]["resources"]
+    }
+    assert with_accelerator == GPU_EXECUTORS
+    accelerator = executors["exec-pretrain"]["container"]["resources"]["accelerator"]
+    assert accelerator["resourceType"] == DEFAULT_POOL.accelerator
+    assert accelerator["resourceCount"] == str(DEFAULT_POOL.count)
+
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s) == GPU_EXECUTORS
+    pretrain = k8s["exec-pretrain"]
+    assert pretrain["nodeSelector"]["labels"] == {DEFAULT_POOL.node_label: DEFAULT_POOL.node_value}
+    assert pretrain["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert executors["exec-pretrain"]["container"]["image"].endswith("-cuda")
+    assert all(
+        executors[e]["container"]["image"].endswith("-cpu") for e in set(executors) - GPU_EXECUTORS
+    )
+
+
+def test_without_a_gpu_pool_no_task_asks_for_gpus() -> None:
+    spec, platform = _docs(compiling.pipeline_yaml("train", ClusterOptions(gpu=None)))
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert "accelerator" not in executor["container"]["resources"]
+        assert executor["container"]["image"].endswith("-cpu")
+    assert not platform
+
+
+def test_gpu_count_reaches_the_compiled_request() -> None:
+    spec, _ = _docs(compiling.pipeline_yaml("train", ClusterOptions(gpu=GpuPool(count=4))))
+    accelerator = spec["deploymentSpec"]["executors"]["exec-pretrain"]["container"]["resources"]
+    assert accelerator["accelerator"]["resourceCount"] == "4"
+
+
+def test_every_task_has_requests_limits_and_retries(compiled: str) -> None:
+    spec, _ = _docs(compiled)
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        resources = executor["container"]["resources"]
+        for field in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
+            assert resources.get(field), f"{name} has no {field}"
+        assert resources["cpuRequest"] <= resources["cpuLimit"]
+        assert resources["memoryRequest"] <= resources["memoryLimit"]
+    for name, task in spec["root"]["dag"]["tasks"].items():
+        assert task["retryPolicy"]["maxRetryCount"] >= 1, name
+
+
+def test_downstream_cache_keys_include_the_datas_content_hash(compiled: str) -> None:
+    spec, _ = _docs(compiled)
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in ("pretrain", "evaluate"):
+        source = tasks[name]["inputs"]["parameters"]["data_hash"]["taskOutputParameter"]
+        assert source == {"outputParameterKey": "content_hash", "producerTask": "data"}
+        assert tasks[name]["cachingOptions"] == {"enableCache": True}
+
+
+def test_tasks_are_container_components_running_selfsup(compiled: str) -> None:
+    spec, _ = _docs(compiled)
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        container = executor["container"]
+        assert container["command"][:3] == ["selfsup", "pipeline", "task"], name
+        assert "{{$}}" in container["args"]  # metrics reach the UI via the executor output
+        image = container["image"]
+        assert ":" in image and not image.endswith(":latest")
+    assert "pip install" not in compiled and "packages_to_install" not in compiled
+
+
+def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
+    from selfsup.config import Params
+
+    spec, _ = _docs(compiled)
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    # Every params section is a pipeline parameter, except those of stages the train pipeline
+    # does not run yet (mine: its KFP ParallelFor component is still to come).
+    not_in_pipeline = {"mine"}
+    assert set(inputs) == {
+        f"{section}_params" for section in Params.model_fields if section not in not_in_pipeline
+    }
+    assert all(p["parameterType"] == "STRUCT" for p in inputs.values())
+    assert inputs["pretrain_params"]["defaultValue"]["epochs"] == Params().pretrain.epochs
+
+
+def test_secrets_appear_by_name_only_and_side_effects_are_never_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kfp import dsl
+
+    value = secrets.token_hex(16)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", value)  # a value that must not leak
+
+    @dsl.container_component
+    def push() -> dsl.ContainerSpec:
+        return dsl.ContainerSpec(image="selfsup:0.1.0-cpu", command=["selfsup", "--help"])
+
+    @dsl.pipeline(name="secret-check")
+    def pipeline() -> None:
+        task = push()
+        use_secret_env(task, "selfsup-s3", {"AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY"})
+        never_cache(task)
+        use_gpu_pool(task)
+
+    text = compiling._compile(pipeline)
+    spec, platform = _docs(text)
+    assert value not in text
+    env = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-push"]
+    assert env["secretAsEnv"][0]["secretName"] == "selfsup-s3"
+    assert spec["root"]["dag"]["tasks"]["push"]["cachingOptions"] == {}
+
+
+def test_no_secret_material_in_the_committed_yaml() -> None:
+    texts = [(REPO / "pipelines/golden/train.yaml").read_text()]
+    texts += [p.read_text() for p in (REPO / "components").glob("*.yaml")]
+    for text in texts:
+        lowered = text.lower()
+        for marker in ("secret_access_key", "password", "token", "begin private key"):
+            assert marker not in lowered
+
+
+def test_unknown_pipeline_is_a_clear_error() -> None:
+    from selfsup.pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="available: \\['train'\\]"):
+        compiling.pipeline_yaml("retrain")
+
+
+def test_a_gpu_pool_without_gpus_is_refused() -> None:
+    from selfsup.pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="at least 1 GPU"):
+        GpuPool(count=0)
