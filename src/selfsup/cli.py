@@ -18,7 +18,14 @@ from typing import Annotated, Any
 import typer
 
 from selfsup.cli_errors import guard
-from selfsup.config import Params, RegistryParams, load_params, profile_params, render_params
+from selfsup.config import (
+    Params,
+    RegistryParams,
+    load_params,
+    profile_params,
+    render_params,
+    validate_params,
+)
 from selfsup.errors import SelfsupError
 from selfsup.observe.metrics import StageRun, stage_metrics
 from selfsup.pipeline.cli import pipeline_app
@@ -95,21 +102,31 @@ def pretrain(
         Path | None, typer.Option(help="checkpoint directory (default: <out>.ckpt)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
+    method: Annotated[
+        str | None, typer.Option(help="override pretrain.method: simclr | triplet | simclr+triplet")
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="mined dataset (selfsup mine) for simclr+triplet")
+    ] = None,
     metrics: MetricsOption = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
     ] = None,
 ) -> None:
-    """Self-supervised pretraining (SimCLR) of an encoder."""
+    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), or both."""
     from contextlib import nullcontext
 
     from selfsup.observe.metrics import serve_metrics
     from selfsup.train import pretrain as stage
 
     config = _params(params)
+    train = config.pretrain
+    if method is not None:
+        updated = {**config.model_dump(), "pretrain": {**train.model_dump(), "method": method}}
+        train = guard(lambda: validate_params(updated, "--method")).pretrain
     scrape = serve_metrics(metrics_port, "pretrain") if metrics_port else nullcontext()
     with scrape, _observed("pretrain") as run:
-        result = guard(lambda: stage.run(data, config.pretrain, out, checkpoints, resume))
+        result = guard(lambda: stage.run(data, train, out, checkpoints, resume, pairs))
         run.items = float(result["epochs"] * result["train_images"])
         run.metrics = result
     _write_metrics(metrics, result)
@@ -130,6 +147,40 @@ def evaluate(
     with _observed("evaluate") as run:
         result = guard(lambda: stage.run(model, data, config.evaluate, out))
         run.items, run.metrics = float(result["num_train"] + result["num_test"]), result
+    _write_metrics(metrics, result)
+
+
+@app.command()
+def mine(
+    out: Annotated[Path, typer.Option(help="mined dataset directory (or shard directory)")],
+    params: ParamsOption = Path("params.yaml"),
+    videos: Annotated[
+        Path | None, typer.Option(help="video folder (default: mine.video_dir, $SELFSUP_VIDEO_DIR)")
+    ] = None,
+    encoder: Annotated[
+        Path | None,
+        typer.Option(help="model directory whose features cluster patches (default: HOG)"),
+    ] = None,
+    shard: Annotated[
+        int | None, typer.Option(help="mine only shard N of mine.num_shards into a shard directory")
+    ] = None,
+    merge: Annotated[
+        list[Path] | None, typer.Option(help="merge these shard directories instead of mining")
+    ] = None,
+    metrics: MetricsOption = None,
+) -> None:
+    """Mine an object graph with transitive positive pairs from video (Wang et al. 2017)."""
+    from selfsup.mining import stage
+
+    config = _params(params).mine
+    with _observed("mine") as run:
+        if shard is not None:
+            result = guard(lambda: stage.run_shard(config, out, shard, videos))
+        elif merge:
+            result = guard(lambda: stage.run_merge(config, merge, out, encoder))
+        else:
+            result = guard(lambda: stage.run(config, out, videos, encoder))
+        run.metrics = result
     _write_metrics(metrics, result)
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from selfsup.errors import ConfigError
 
 CIFAR10_ARCHIVE_ENV = "SELFSUP_CIFAR10_ARCHIVE"
+VIDEO_DIR_ENV = "SELFSUP_VIDEO_DIR"
 
 
 class _Strict(BaseModel):
@@ -75,7 +76,10 @@ class AugmentParams(_Strict):
 class PretrainParams(_Strict):
     """``selfsup pretrain``."""
 
-    method: Literal["simclr"] = "simclr"
+    method: Literal["simclr", "triplet", "simclr+triplet"] = Field(
+        "simclr",
+        description="triplet: Triplet-Siamese on mined pairs; simclr+triplet: both losses per step",
+    )
     encoder: Literal["convnet", "resnet18_cifar"] = "convnet"
     convnet_width: int = Field(32, ge=4, description="channels of the first ConvNet block")
     projector_hidden: int = Field(512, ge=1)
@@ -89,17 +93,66 @@ class PretrainParams(_Strict):
     warmup_epochs: float = Field(0.25, ge=0.0)
     batch_size: int = Field(256, ge=2)
     max_images: int | None = Field(
-        25_600, ge=2, description="seeded subset of the train split to train on; null: all"
+        25_600, ge=2, description="seeded subset of the train split (triplet: of the pairs)"
     )
     num_workers: int = Field(1, ge=0, description="DataLoader workers making the views")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
     augment: AugmentParams = AugmentParams()
+    triplet_margin: float = Field(0.5, gt=0.0, le=2.0, description="m in D(a,p) - D(a,n) + m")
+    triplet_weight: float = Field(1.0, gt=0.0, description="weight of the triplet term when mixed")
     seed: int = 0
 
     @model_validator(mode="after")
     def _warmup_within_training(self) -> PretrainParams:
         if self.warmup_epochs > self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}")
+        return self
+
+
+class MineParams(_Strict):
+    """``selfsup mine``: object graph mined from video (Transitive Invariance, Wang et al. 2017)."""
+
+    # The default is synthetic so that `make run` needs no video input; set `folder` (and
+    # video_dir or $SELFSUP_VIDEO_DIR) to mine real video in the chain.
+    source: Literal["folder", "synthetic"] = Field(
+        "synthetic", description=f"folder: video_dir or ${VIDEO_DIR_ENV}; synthetic: generated"
+    )
+    video_dir: str | None = Field(None, description=f"videos to mine; empty: ${VIDEO_DIR_ENV}")
+    extensions: list[str] = Field([".avi", ".mp4", ".mov", ".mkv"], min_length=1)
+    target_fps: float | None = Field(None, gt=0.0, description="subsample to this rate; null: all")
+    max_frames: int | None = Field(None, ge=1, description="per video, after subsampling")
+    max_side: int = Field(384, ge=32, description="frames are downscaled to this for detection")
+    warmup_frames: int = Field(8, ge=1, description="background-model frames before proposals")
+    min_area: float = Field(0.002, gt=0.0, lt=1.0, description="proposal area / frame area")
+    max_area: float = Field(0.25, gt=0.0, le=1.0)
+    nms_iou: float = Field(0.3, gt=0.0, le=1.0)
+    max_proposals: int = Field(8, ge=1, description="per keyframe, largest first")
+    min_texture: float = Field(
+        8.0, ge=0.0, description="grey-level std below which a proposal is flat (not tracked)"
+    )
+    track_length: int = Field(12, ge=2, description="frames a track is followed for")
+    keyframe_every: int = Field(6, ge=1, description="frames between proposal rounds")
+    search_margin: float = Field(0.5, gt=0.0, description="search window: box ± margin × size")
+    min_track_score: float = Field(0.6, ge=-1.0, le=1.0, description="NCC below: track drifted")
+    patch_size: int = Field(32, ge=8, le=256)
+    cluster_size_min: int = Field(2, ge=2)
+    cluster_size_max: int = Field(8, ge=2)
+    cluster_ratio: float = Field(4.0, ge=1.0, description="K = N / cluster_ratio (paper: 4)")
+    num_shards: int = Field(1, ge=1, description="videos are split into this many shards")
+    synthetic_videos: int = Field(6, ge=1)
+    synthetic_frames: int = Field(60, ge=2)
+    synthetic_objects: int = Field(3, ge=1)
+    synthetic_classes: int = Field(4, ge=2, le=4)
+    synthetic_size: list[int] = Field([160, 224], min_length=2, max_length=2, description="H, W")
+    contact_pairs: int = Field(8, ge=0, description="pairs per edge type on the contact sheet")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> MineParams:
+        if self.min_area >= self.max_area:
+            raise ValueError(f"min_area={self.min_area} must be below max_area={self.max_area}")
+        if self.cluster_size_min > self.cluster_size_max:
+            raise ValueError("cluster_size_min exceeds cluster_size_max")
         return self
 
 
@@ -138,6 +191,7 @@ class Params(_Strict):
 
     data: DataParams = DataParams()
     pretrain: PretrainParams = PretrainParams()
+    mine: MineParams = MineParams()
     evaluate: EvaluateParams = EvaluateParams()
 
 
@@ -174,6 +228,12 @@ PROFILES: dict[str, dict[str, Any]] = {
             "num_workers": 0,
         },
         "evaluate": {"knn_k": 5, "probe_epochs": 10, "projection_points": 32},
+        "mine": {
+            "synthetic_videos": 2,
+            "synthetic_frames": 30,
+            "synthetic_size": [96, 128],
+            "contact_pairs": 2,
+        },
     },
 }
 
@@ -186,6 +246,11 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
         else:
             out[key] = value
     return out
+
+
+def validate_params(raw: dict[str, Any], where: str) -> Params:
+    """Validate a raw mapping as :class:`Params`; errors name ``where`` and each bad key."""
+    return _validated(raw, where)
 
 
 def _validated(raw: dict[str, Any], where: str) -> Params:

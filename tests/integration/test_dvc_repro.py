@@ -52,8 +52,10 @@ def clone(tmp_path: Path) -> Path:
 def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) -> None:
     _run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], clone)
     first = _run(["dvc", "repro"], clone)
-    for stage in ("data", "pretrain", "evaluate"):
+    for stage in ("data", "mine", "pretrain", "evaluate"):
         assert f"Running stage '{stage}'" in first
+    mined = json.loads((clone / "reports/mine.json").read_text())
+    assert mined["failures"] == [] and mined["nodes"] > 0 and mined["edges"]["intra"] > 0
     evaluation = json.loads((clone / "reports/evaluate.json").read_text())
     assert 0.0 <= evaluation["trained"]["knn_top1"] <= 1.0
     assert (clone / "reports/evaluate/report.html").is_file()

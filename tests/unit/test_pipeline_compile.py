@@ -128,7 +128,12 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
 
     spec, _ = _docs(compiled)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(inputs) == {f"{section}_params" for section in Params.model_fields}
+    # Every params section is a pipeline parameter, except those of stages the train pipeline
+    # does not run yet (mine: its KFP ParallelFor component is still to come).
+    not_in_pipeline = {"mine"}
+    assert set(inputs) == {
+        f"{section}_params" for section in Params.model_fields if section not in not_in_pipeline
+    }
     assert all(p["parameterType"] == "STRUCT" for p in inputs.values())
     assert inputs["pretrain_params"]["defaultValue"]["epochs"] == Params().pretrain.epochs
 

@@ -18,13 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from selfsup.config import DataParams, EvaluateParams, PretrainParams
+from selfsup.config import DataParams, EvaluateParams, MineParams, PretrainParams
 from selfsup.errors import ConfigError, SelfsupError
 
 _SECTIONS: dict[str, type[BaseModel]] = {
     "data": DataParams,
     "pretrain": PretrainParams,
     "evaluate": EvaluateParams,
+    "mine": MineParams,
 }
 
 

@@ -1,4 +1,9 @@
-"""``selfsup pretrain``: SimCLR on a prepared dataset, with per-epoch checkpoints and resume.
+"""``selfsup pretrain``: SimCLR, Triplet-Siamese on mined pairs, or both, with checkpoints/resume.
+
+``method``: ``simclr`` (NT-Xent on two views of each image), ``triplet`` (the Transitive
+Invariance loss on the positive pairs of a mined dataset, negatives from the batch) or
+``simclr+triplet`` (each step adds ``triplet_weight`` × the triplet loss of a batch of mined pairs
+to the SimCLR loss of a batch of images; an epoch is one pass over the images).
 
 Determinism is per epoch: the shuffling and every augmentation draw of epoch ``e`` come from
 generators seeded with ``(seed, e)``, and the model/optimiser/schedule state is checkpointed at the
@@ -14,6 +19,7 @@ import logging
 import math
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +32,14 @@ from selfsup.data.augment import TwoViews, simclr_transform
 from selfsup.data.augment_batched import BatchTwoViews, Images
 from selfsup.data.shards import load_split, read_dataset_manifest
 from selfsup.errors import ConfigError
-from selfsup.losses import nt_xent
+from selfsup.losses import choose_negatives, nt_xent, triplet_loss
 from selfsup.models import Encoder, ProjectionHead, build_encoder
 from selfsup.models.artifact import save_encoder
 from selfsup.observe.progress import StepProgress
 from selfsup.store import atomic_directory, atomic_write_json
 from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
 from selfsup.train.lars import LARS
+from selfsup.train.pairs import PairViews, load_pairs, same_node_mask
 from selfsup.train.schedule import warmup_cosine
 
 log = logging.getLogger("selfsup.pretrain")
@@ -110,6 +117,47 @@ def as_unit_float(views: torch.Tensor) -> torch.Tensor:
     return views.float().div_(255.0) if views.dtype == torch.uint8 else views.float()
 
 
+def pair_loader(
+    dataset: PairViews, params: PretrainParams, epoch: int, device: torch.device, salt: int = 0
+) -> DataLoader[Any]:
+    """Shuffled batches of mined pairs (views made per image with torchvision, uint8)."""
+    generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + salt)
+    return DataLoader(
+        dataset,
+        batch_size=params.batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=params.num_workers,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+
+
+def _forever(loader: DataLoader[Any]) -> Iterator[Any]:
+    """Batches of ``loader``, starting a new pass whenever one ends (pairs in a mixed run)."""
+    while True:
+        yield from loader
+
+
+def _pair_loss(
+    encoder: Encoder,
+    projector: ProjectionHead,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    params: PretrainParams,
+    device: torch.device,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Triplet loss (mean over pairs) of a batch of mined pairs, negatives from the batch."""
+    view_a, view_b, node_a, node_b = batch
+    x = torch.cat([view_a, view_b]).to(device, non_blocking=True).float().div_(255.0)
+    za, zb = projector(encoder(x)).chunk(2)
+    negatives = choose_negatives(
+        za, zb, params.triplet_margin, generator, same_node_mask(node_a, node_b).to(device)
+    )
+    return triplet_loss(za, zb, zb[negatives], params.triplet_margin, reduction="mean")
+
+
 def _train_epoch(
     encoder: Encoder,
     projector: ProjectionHead,
@@ -119,18 +167,32 @@ def _train_epoch(
     params: PretrainParams,
     desc: str,
     device: torch.device,
+    pair_batches: Iterator[Any] | None,
+    negatives: torch.Generator,
 ) -> tuple[float, int]:
-    """One pass over ``loader``; returns (mean loss, images seen)."""
+    """One pass over ``loader``; returns (mean loss, images seen).
+
+    ``loader`` yields image view pairs (SimCLR) or, for ``method=triplet``, mined-pair batches;
+    with ``pair_batches`` (``simclr+triplet``) each step also takes one mined-pair batch.
+    """
     encoder.train()
     projector.train()
     total_loss, steps, seen = 0.0, 0, 0
     with StepProgress(len(loader), desc) as bar:
         started = time.perf_counter()
-        for view1, view2 in loader:
-            x = as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
-            z = projector(encoder(x))
-            z1, z2 = z.chunk(2)
-            loss = nt_xent(z1, z2, temperature=params.temperature)
+        for batch in loader:
+            if params.method == "triplet":
+                loss = _pair_loss(encoder, projector, batch, params, device, negatives)
+            else:
+                view1, view2 = batch
+                x = as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
+                z1, z2 = projector(encoder(x)).chunk(2)
+                loss = nt_xent(z1, z2, temperature=params.temperature)
+                if pair_batches is not None:
+                    pair_term = _pair_loss(
+                        encoder, projector, next(pair_batches), params, device, negatives
+                    )
+                    loss = loss + params.triplet_weight * pair_term
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at {desc} step {steps}")
             optimizer.zero_grad(set_to_none=True)
@@ -139,7 +201,7 @@ def _train_epoch(
             scheduler.step()
             total_loss += loss.item()
             steps += 1
-            seen += len(view1)
+            seen += len(batch[0])
             bar.step(loss=loss.item(), img_s=seen / (time.perf_counter() - started))
     return total_loss / max(steps, 1), seen
 
@@ -150,8 +212,12 @@ def run(
     out: Path,
     checkpoints: Path | None = None,
     resume: bool = False,
+    pairs: Path | None = None,
 ) -> dict[str, Any]:
     """Pretrain an encoder on ``data_dir``'s train split; write the model directory ``out``.
+
+    ``method=triplet`` reads the mined pairs of ``data_dir`` (a ``selfsup mine`` output);
+    ``simclr+triplet`` trains SimCLR on ``data_dir`` and the triplet loss on ``pairs``.
 
     Checkpoints go to ``<checkpoints>/<run key>/last.pt`` after every epoch (``checkpoints``
     defaults to ``<out>.ckpt``); the run key hashes the params and the data's content hash, so
@@ -162,8 +228,30 @@ def run(
     out = Path(out)
     data_manifest = read_dataset_manifest(data_dir)
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
-    checkpoints = root / run_key(params, data_manifest["content_hash"])
-    images = _training_images(data_dir, params)
+    lineage = data_manifest["content_hash"]
+    pair_set: PairViews | None = None
+    if params.method != "simclr":
+        mined = data_dir if params.method == "triplet" else pairs
+        if mined is None:
+            raise ConfigError("pretrain.method=simclr+triplet needs --pairs (a mined dataset)")
+        patches, pair_index = load_pairs(mined, params.batch_size)
+        if params.max_images is not None and params.max_images < len(pair_index):
+            # The pair budget: a seeded subset, as max_images is for images.
+            order = torch.randperm(
+                len(pair_index), generator=torch.Generator().manual_seed(params.seed)
+            )
+            pair_index = pair_index[order[: params.max_images]]
+        if params.method == "simclr+triplet":
+            lineage += ":" + read_dataset_manifest(mined)["content_hash"]
+        images = patches if params.method == "triplet" else _training_images(data_dir, params)
+        pair_set = PairViews(
+            patches, pair_index, simclr_transform(patches.shape[-1], params.augment)
+        )
+    elif pairs is not None:
+        raise ConfigError("--pairs is only used by pretrain.method=simclr+triplet")
+    else:
+        images = _training_images(data_dir, params)
+    checkpoints = root / run_key(params, lineage)
 
     device = resolve_device(params.device)
     torch.manual_seed(params.seed)
@@ -171,7 +259,9 @@ def run(
     projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
     projector = projector.to(device)
     optimizer = _optimizer(params, [encoder, projector])
-    steps_per_epoch = len(images) // params.batch_size
+    steps_per_epoch = (
+        len(pair_set) if params.method == "triplet" and pair_set is not None else len(images)
+    ) // params.batch_size
     total_steps = steps_per_epoch * params.epochs
     warmup_steps = math.ceil(params.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -201,15 +291,25 @@ def run(
     for epoch in range(start_epoch, params.epochs):
         torch.manual_seed(_epoch_seed(params.seed, epoch))  # augmentations when num_workers=0
         started = time.perf_counter()
+        loader = (
+            pair_loader(pair_set, params, epoch, device)
+            if params.method == "triplet" and pair_set is not None
+            else view_loader(images, params, epoch, device)
+        )
+        mixed = params.method == "simclr+triplet" and pair_set is not None
         loss, seen = _train_epoch(
             encoder,
             projector,
-            view_loader(images, params, epoch, device),
+            loader,
             optimizer,
             scheduler,
             params,
             f"epoch {epoch + 1}/{params.epochs}",
             device,
+            _forever(pair_loader(pair_set, params, epoch, device, salt=7))
+            if mixed and pair_set is not None
+            else None,
+            torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + 13),
         )
         seconds = time.perf_counter() - started
         history["loss_per_epoch"].append(loss)
@@ -239,6 +339,8 @@ def run(
         "wall_seconds": sum(history["epoch_seconds"]),
         "epochs": params.epochs,
         "train_images": len(images),
+        "method": params.method,
+        **({"mined_pairs": len(pair_set)} if pair_set is not None else {}),
     }
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "metrics.json", metrics)
@@ -251,6 +353,7 @@ def run(
             metrics={
                 k: metrics[k] for k in ("final_loss", "wall_seconds", "epochs", "train_images")
             },
+            **({"pairs": lineage.split(":")[1]} if ":" in lineage else {}),
         )
     for stale in root.iterdir():  # checkpoints of other params/data can never be resumed
         if stale != checkpoints and stale.is_dir():

@@ -1,0 +1,1 @@
+"""Mining an object graph from video: tracks, intra/inter edges, transitive pairs (Wang et al.)."""

@@ -1,0 +1,229 @@
+"""``selfsup mine``: videos → object graph with transitive positive pairs, as a dataset directory.
+
+Output (``kind: dataset``, readable by :func:`selfsup.data.shards.load_split`): the patches as the
+``train`` split (labels: ground-truth class for synthetic video, -1 otherwise), the graph in
+``graph/nodes.csv`` + ``graph/edges.csv``, a contact sheet ``contact_sheet.png`` of mined pairs,
+and the manifest (edge counts, failures, params, inputs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from selfsup.config import VIDEO_DIR_ENV, MineParams
+from selfsup.data.shards import Split, write_dataset
+from selfsup.errors import ConfigError, DataError
+from selfsup.mining.cluster import cluster_edges, kmeans, l2_normalise
+from selfsup.mining.contact import contact_sheet
+from selfsup.mining.features import encoder_features, hog_features
+from selfsup.mining.graph import Graph, write_graph
+from selfsup.mining.quality import graph_quality
+from selfsup.mining.shard import (
+    ShardData,
+    combine,
+    load_shard,
+    mine_shard,
+    save_shard,
+    shard_videos,
+)
+from selfsup.mining.synthetic import CLASS_NAMES, write_synthetic_set
+from selfsup.mining.transitive import transitive_pairs
+from selfsup.store import atomic_directory
+
+log = logging.getLogger("selfsup.mine")
+
+
+def list_videos(params: MineParams, video_dir: Path | None) -> list[Path]:
+    """The videos to mine: ``video_dir``, else ``params.video_dir``, else ``$SELFSUP_VIDEO_DIR``."""
+    where = video_dir or params.video_dir or os.environ.get(VIDEO_DIR_ENV)
+    if not where:
+        raise ConfigError(
+            f"no videos to mine: set mine.video_dir, ${VIDEO_DIR_ENV} or --videos "
+            "(or mine.source: synthetic)"
+        )
+    root = Path(where).expanduser()
+    if not root.is_dir():
+        raise DataError(f"video directory {root} does not exist")
+    suffixes = {s.lower() for s in params.extensions}
+    paths = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+    if not paths:
+        raise DataError(f"{root} holds no video with extension {sorted(suffixes)}")
+    return paths
+
+
+def _synthetic(params: MineParams, where: Path) -> list[Path]:
+    height, width = params.synthetic_size
+    return write_synthetic_set(
+        where,
+        params.synthetic_videos,
+        params.synthetic_frames,
+        (height, width),
+        params.synthetic_objects,
+        params.synthetic_classes,
+        params.seed,
+    )
+
+
+def build_graph(
+    shard: ShardData, params: MineParams, encoder: Path | None
+) -> tuple[Graph, np.ndarray, dict[str, float]]:
+    """Nodes and intra edges from the records; inter edges by clustering; transitive pairs."""
+    videos: list[str] = []
+    frames: list[int] = []
+    boxes: list[list[float]] = []
+    tracks: list[int] = []
+    gt_instance: list[int] = []
+    gt_class: list[int] = []
+    track_offset = instance_offset = 0
+    for record in shard.records:
+        local = record["node_tracks"]
+        videos += [record["video"]] * len(local)
+        frames += record["node_frames"]
+        boxes += record["node_boxes"]
+        tracks += [track_offset + t for t in local]
+        gt_instance += [instance_offset + g if g >= 0 else -1 for g in record["gt_instance"]]
+        gt_class += record["gt_class"]
+        track_offset += record["tracks_started"]
+        instance_offset += max(record["gt_instance"], default=-1) + 1  # ids unique per video
+    patches = (
+        np.concatenate(shard.patches)
+        if shard.patches
+        else np.zeros((0, params.patch_size, params.patch_size, 3), np.uint8)
+    )
+    track_arr = np.asarray(tracks, np.int64)
+    # Two nodes per track, consecutive: (start, end) — the intra edges.
+    intra = np.arange(len(tracks), dtype=np.int64).reshape(-1, 2)
+    starts = intra[:, 0]
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    inter = np.zeros((0, 2), np.int64)
+    if len(starts) >= 2:
+        feats = (
+            encoder_features(patches[starts], encoder) if encoder else hog_features(patches[starts])
+        )
+        labels = kmeans(l2_normalise(feats), round(len(starts) / params.cluster_ratio), params.seed)
+        inter = cluster_edges(
+            labels, track_arr[starts], params.cluster_size_min, params.cluster_size_max, starts
+        )
+    timings["cluster_seconds"] = time.perf_counter() - began
+    trans = transitive_pairs(intra, inter)
+    edges = np.concatenate([intra, inter, trans]).astype(np.int64).reshape(-1, 2)
+    types = ["intra"] * len(intra) + ["inter"] * len(inter) + ["transitive"] * len(trans)
+    graph = Graph(
+        videos=videos,
+        frames=np.asarray(frames, np.int64),
+        boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+        tracks=track_arr,
+        gt_instance=np.asarray(gt_instance, np.int64),
+        gt_class=np.asarray(gt_class, np.int64),
+        edges=edges,
+        edge_types=types,
+    )
+    return graph, patches, timings
+
+
+def _metrics(shard: ShardData, graph: Graph, params: MineParams) -> dict[str, Any]:
+    frames = sum(int(r["frames"]) for r in shard.records)
+    seconds = sum(float(r["seconds"]) for r in shard.records)
+    video_seconds = sum(float(r["video_seconds"]) for r in shard.records)
+    metrics: dict[str, Any] = {
+        "videos": len(shard.records),
+        "failures": shard.failures,
+        "frames": frames,
+        "tracking_seconds": seconds,
+        "frames_per_second": frames / seconds if seconds else 0.0,
+        "real_time_factor": video_seconds / seconds if seconds else 0.0,
+        "tracks_started": sum(int(r["tracks_started"]) for r in shard.records),
+        "tracks_drifted": sum(int(r["tracks_drifted"]) for r in shard.records),
+        "tracks_kept": sum(int(r["tracks_kept"]) for r in shard.records),
+        "nodes": graph.num_nodes,
+        "edges": graph.counts(),
+        "per_video": {
+            r["video"]: {k: r[k] for k in ("frames", "tracks_started", "tracks_kept", "seconds")}
+            for r in shard.records
+        },
+    }
+    ious = [v for r in shard.records for v in r["track_ious"]]
+    if ious:
+        metrics["synthetic"] = {
+            "track_iou_mean": float(np.mean([x for t in ious for x in t])),
+            "track_last_iou_above_0_5": float(np.mean([t[-1] > 0.5 for t in ious])),
+            **graph_quality(graph, params.synthetic_classes),
+        }
+    return metrics
+
+
+def write_mined(
+    out: Path, shard: ShardData, params: MineParams, encoder: Path | None, inputs: list[str]
+) -> dict[str, Any]:
+    """Build the graph from a (combined) shard and write the dataset directory ``out``."""
+    if not shard.records:
+        raise DataError(f"no video could be mined; failures: {shard.failures}")
+    graph, patches, timings = build_graph(shard, params, encoder)
+    metrics = {**_metrics(shard, graph, params), **timings}
+    synthetic = bool(params.source == "synthetic" or "synthetic" in metrics)
+    with atomic_directory(out) as tmp:
+        write_graph(tmp, graph)
+        metrics["contact_sheet_pairs"] = contact_sheet(
+            graph, patches, tmp / "contact_sheet.png", params.contact_pairs, params.seed
+        )
+        images = torch.from_numpy(patches).permute(0, 3, 1, 2).contiguous()
+        write_dataset(
+            tmp,
+            {"train": Split(images=images, labels=torch.from_numpy(graph.gt_class))},
+            source="mined-video",
+            class_names=CLASS_NAMES[: params.synthetic_classes] if synthetic else [],
+            params=params.model_dump(),
+            graph={"nodes": graph.num_nodes, "edges": graph.counts()},
+            failures=shard.failures,
+            inputs=inputs,
+        )
+    log.info("mined %d nodes, edges %s", graph.num_nodes, graph.counts())
+    return metrics
+
+
+def run(
+    params: MineParams,
+    out: Path,
+    videos: Path | None = None,
+    encoder: Path | None = None,
+) -> dict[str, Any]:
+    """Mine every shard in this process (in order), merge, write ``out``; returns metrics."""
+    with tempfile.TemporaryDirectory(prefix="selfsup-synthetic-") as scratch:
+        if params.source == "synthetic" and videos is None:
+            paths = _synthetic(params, Path(scratch))
+        else:
+            paths = list_videos(params, videos)
+        shards = [
+            mine_shard(shard_videos(paths, params.num_shards, i), params)
+            for i in range(params.num_shards)
+        ]
+        return write_mined(out, combine(shards), params, encoder, [p.name for p in paths])
+
+
+def run_shard(
+    params: MineParams, out: Path, index: int, videos: Path | None = None
+) -> dict[str, Any]:
+    """Mine shard ``index`` of ``params.num_shards`` into the shard directory ``out``."""
+    paths = list_videos(params, videos)
+    shard = mine_shard(shard_videos(paths, params.num_shards, index), params)
+    with atomic_directory(out) as tmp:
+        save_shard(tmp, shard, params)
+    return {"videos": len(shard.records), "failures": shard.failures}
+
+
+def run_merge(
+    params: MineParams, shard_dirs: list[Path], out: Path, encoder: Path | None = None
+) -> dict[str, Any]:
+    """Merge shard directories (any order) into the mined dataset ``out``."""
+    shards = [load_shard(d) for d in shard_dirs]
+    inputs = sorted(str(r["video"]) for s in shards for r in s.records)
+    return write_mined(out, combine(shards), params, encoder, inputs)

@@ -1,0 +1,184 @@
+"""`mine` end to end on synthetic video: dataset + graph format, failures, sharding, CLI, and
+triplet / SimCLR+triplet pretraining on the mined pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from selfsup.cli import app
+from selfsup.config import MineParams, PretrainParams
+from selfsup.data.shards import load_split
+from selfsup.errors import ConfigError
+from selfsup.mining import stage
+from selfsup.mining.features import encoder_features
+from selfsup.mining.graph import read_graph
+from selfsup.mining.synthetic import write_synthetic_set
+from selfsup.mining.transitive import transitive_pairs
+from selfsup.models.artifact import load_encoder
+from selfsup.store import read_manifest
+from selfsup.train import pretrain
+
+PARAMS = MineParams(source="folder", contact_pairs=2)
+TRAIN = PretrainParams(
+    convnet_width=4,
+    projector_hidden=16,
+    projector_out=8,
+    epochs=2,
+    warmup_epochs=0,
+    batch_size=8,
+    max_images=32,
+    num_workers=0,
+)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("videos")
+    write_synthetic_set(root, videos=3, frames=40, size=(96, 128), objects=3, classes=4, seed=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mined(videos: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("mined") / "mined"
+    return out, stage.run(PARAMS, out, videos)
+
+
+def test_dataset_and_graph_are_consistent(mined: tuple[Path, dict[str, Any]]) -> None:
+    out, metrics = mined
+    manifest = read_manifest(out, kind="dataset")
+    assert {"graph/nodes.csv", "graph/edges.csv", "contact_sheet.png"} <= set(manifest["files"])
+    split = load_split(out, "train")
+    graph = read_graph(out)
+    assert len(split) == graph.num_nodes == metrics["nodes"] > 0
+    assert metrics["videos"] == 3 and metrics["failures"] == []
+    assert manifest["graph"]["edges"] == graph.counts() == metrics["edges"]
+    intra, inter = graph.edges_of("intra"), graph.edges_of("inter")
+    assert len(intra) == metrics["tracks_kept"] and len(inter) > 0
+    assert np.all(graph.tracks[intra[:, 0]] == graph.tracks[intra[:, 1]])
+    assert np.all(graph.tracks[inter[:, 0]] != graph.tracks[inter[:, 1]])
+    assert np.all(graph.frames[intra[:, 1]] > graph.frames[intra[:, 0]])  # far apart in time
+    expected = {tuple(r) for r in transitive_pairs(intra, inter).tolist()}
+    assert {tuple(r) for r in graph.edges_of("transitive").tolist()} == expected
+    # Synthetic truth was matched and measured.
+    quality = metrics["synthetic"]
+    assert 0.0 <= quality["track_iou_mean"] <= 1.0
+    assert quality["chance_same_class_uniform"] == 0.25
+
+
+def test_corrupt_video_is_reported_and_the_rest_are_mined(videos: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("synthetic-000.avi", "synthetic-001.avi"):
+        (folder / name).write_bytes((videos / name).read_bytes())
+    (folder / "broken.mp4").write_bytes(b"\x00garbage" * 500)
+    metrics = stage.run(PARAMS, tmp_path / "out", folder)
+    assert metrics["videos"] == 2
+    assert [f["video"] for f in metrics["failures"]] == ["broken.mp4"]
+    assert "broken.mp4" in metrics["failures"][0]["error"]
+    assert read_manifest(tmp_path / "out")["failures"] == metrics["failures"]
+
+
+def test_two_shards_merge_to_the_single_shard_graph(
+    videos: Path, mined: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    sharded = PARAMS.model_copy(update={"num_shards": 2})
+    for index in (1, 0):
+        stage.run_shard(sharded, tmp_path / f"shard{index}", index, videos)
+    stage.run_merge(sharded, [tmp_path / "shard1", tmp_path / "shard0"], tmp_path / "merged")
+    single = mined[0]
+    for name in ("graph/nodes.csv", "graph/edges.csv"):
+        assert (tmp_path / "merged" / name).read_bytes() == (single / name).read_bytes(), name
+    assert torch.equal(
+        load_split(tmp_path / "merged", "train").images, load_split(single, "train").images
+    )
+
+
+def test_cli_mine_and_clear_error_without_videos(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SELFSUP_VIDEO_DIR", raising=False)
+    params = tmp_path / "params.yaml"
+    params.write_text("mine:\n  source: folder\n  contact_pairs: 1\n")
+    runner = CliRunner()
+    failed = runner.invoke(app, ["mine", "--params", str(params), "--out", str(tmp_path / "m")])
+    assert failed.exit_code == 2 and "SELFSUP_VIDEO_DIR" in failed.output
+    monkeypatch.setenv("SELFSUP_VIDEO_DIR", str(videos))
+    done = runner.invoke(
+        app,
+        [
+            "mine",
+            "--params",
+            str(params),
+            "--out",
+            str(tmp_path / "m"),
+            "--metrics",
+            str(tmp_path / "m.json"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    assert load_split(tmp_path / "m", "train").images.shape[1:] == (3, 32, 32)
+
+
+def _weights(model: Path) -> dict[str, torch.Tensor]:
+    return load_encoder(model)[0].state_dict()
+
+
+def test_triplet_pretraining_on_mined_pairs_is_deterministic(
+    mined: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    params = TRAIN.model_copy(update={"method": "triplet"})
+    metrics = pretrain.run(mined[0], params, tmp_path / "a")
+    assert metrics["method"] == "triplet" and metrics["mined_pairs"] == 32  # max_images pairs
+    assert sum(mined[1]["edges"].values()) > 32
+    assert all(np.isfinite(metrics["loss_per_epoch"]))
+    pretrain.run(mined[0], params, tmp_path / "b")
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
+    mined: tuple[Path, dict[str, Any]],
+    tiny_dataset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    params = TRAIN.model_copy(update={"method": "simclr+triplet", "epochs": 1})
+    with pytest.raises(ConfigError, match="--pairs"):
+        pretrain.run(tiny_dataset, params, tmp_path / "x")
+    with pytest.raises(ConfigError, match="only used"):
+        pretrain.run(tiny_dataset, TRAIN, tmp_path / "x", pairs=mined[0])
+    calls: list[int] = []
+    real = pretrain.triplet_loss
+
+    def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pretrain, "triplet_loss", spy)
+    metrics = pretrain.run(tiny_dataset, params, tmp_path / "mixed", pairs=mined[0])
+    assert metrics["method"] == "simclr+triplet" and metrics["train_images"] == 32
+    assert calls == [8] * (32 // 8), "one triplet batch of batch_size pairs per SimCLR step"
+    manifest = read_manifest(tmp_path / "mixed", kind="encoder")
+    assert manifest["pairs"] == read_manifest(mined[0])["content_hash"]
+
+
+def test_clustering_with_a_selfsup_encoder(
+    videos: Path, tiny_dataset: Path, tmp_path: Path
+) -> None:
+    pretrain.run(tiny_dataset, TRAIN.model_copy(update={"epochs": 1}), tmp_path / "enc")
+    encoder, manifest = load_encoder(tmp_path / "enc")
+    metrics = stage.run(PARAMS, tmp_path / "mined", videos, encoder=tmp_path / "enc")
+    assert metrics["edges"]["inter"] > 0
+    patches = load_split(tmp_path / "mined", "train").images[:4]
+    feats = encoder_features(patches.permute(0, 2, 3, 1).numpy(), tmp_path / "enc")
+    assert feats.shape == (4, manifest["out_dim"])
+    with torch.no_grad():
+        expected = encoder(patches.float() / 255.0).numpy()
+    assert np.allclose(feats, expected, atol=1e-5)
