@@ -60,8 +60,8 @@ class AugmentParams(_Strict):
     """SimCLR view generation (per-sample random parameters).
 
     ``backend``: ``torchvision`` applies transforms.v2 to one image at a time; ``kornia`` augments
-    a whole batch at once (each image still draws its own parameters), ~2.5× cheaper per view on
-    a CPU (BENCHMARKS.md) and the path that can run on a GPU.
+    a whole batch at once (each image still draws its own parameters): about 2× cheaper per view
+    than a PIL pipeline on a CPU (BENCHMARKS.md), and the path that can run on a GPU.
     """
 
     backend: Literal["torchvision", "kornia"] = "kornia"
