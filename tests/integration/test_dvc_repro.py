@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from fixtures.repo_copy import copy_working_tree
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -30,19 +30,7 @@ def _run(args: list[str], cwd: Path) -> str:
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """The repository's tracked and new (not ignored) files, as a fresh git repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    target = tmp_path / "repo"
-    for name in listed:
-        source = REPO / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
+    target = copy_working_tree(tmp_path / "repo")
     _run(["git", "init", "-q"], target)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], target)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], target)

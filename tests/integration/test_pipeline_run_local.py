@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.repo_copy import copy_working_tree
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~55 s on 2 shared cores
@@ -43,15 +43,7 @@ def _without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """The repository's tracked and new (not ignored) files, as a fresh git repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    target = tmp_path / "repo"
-    for name in listed:
-        if (REPO / name).is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, target / name)
+    target = copy_working_tree(tmp_path / "repo")
     _run(["git", "init", "-q"], target)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], target)
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], target)

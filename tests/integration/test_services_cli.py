@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.repo_copy import copy_working_tree
 from fixtures.services import PushgatewayService, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -179,18 +180,7 @@ def test_every_stage_output_round_trips_through_the_dvc_s3_remote(
     s3_settings: S3Settings, tmp_path: Path
 ) -> None:
     """`dvc repro` (tiny) → `dvc push` → delete outputs and cache → `dvc pull` → up to date."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    repo = tmp_path / "repo"
-    for name in listed:
-        if (REPO / name).is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, repo / name)
+    repo = copy_working_tree(tmp_path / "repo")
     env = {**s3_env(s3_settings), "SELFSUP_REGISTRY": str(tmp_path / "registry")}
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], repo, env)
