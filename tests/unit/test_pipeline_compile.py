@@ -138,6 +138,17 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
     assert inputs["pretrain_params"]["defaultValue"]["epochs"] == Params().pretrain.epochs
 
 
+def test_run_arguments_are_exactly_the_pipeline_parameters(compiled: str) -> None:
+    """submit/schedule send no parameter the DAG does not declare (the server would refuse it)."""
+    from selfsup.config import profile_params
+    from selfsup.pipeline.train import pipeline_arguments
+
+    spec, _ = _docs(compiled)
+    declared = set(spec["root"]["inputDefinitions"]["parameters"])
+    for profile in ("default", "tiny", "gpu"):
+        assert set(pipeline_arguments(profile_params(profile))) == declared
+
+
 def test_secrets_appear_by_name_only_and_side_effects_are_never_cached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

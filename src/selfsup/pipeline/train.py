@@ -20,6 +20,8 @@ from selfsup.pipeline.task_settings import DEFAULT_RETRY, Retry, apply_resources
 from selfsup.pipeline.tasks import NULLS_KEY
 
 PIPELINE_NAME = "selfsup-train"
+# The params.yaml sections this DAG takes as parameters (mine joins with its ParallelFor task).
+SECTIONS = ("data", "pretrain", "evaluate")
 DESCRIPTION = "selfsup: data -> pretrain (GPU pool) -> evaluate"
 
 
@@ -117,5 +119,9 @@ def build_local(defaults: Params | None = None) -> Any:
 
 
 def pipeline_arguments(params: Params) -> dict[str, dict[str, Any]]:
-    """The run arguments of the ``train`` pipeline for ``params`` (``<section>_params``)."""
-    return {f"{section}_params": values for section, values in section_arguments(params).items()}
+    """The run arguments of the ``train`` pipeline for ``params`` (``<section>_params``).
+
+    Only the sections the DAG declares: a KFP server refuses a run with unknown parameters.
+    """
+    sections = section_arguments(params)
+    return {f"{section}_params": sections[section] for section in SECTIONS}
