@@ -26,7 +26,6 @@ from selfsup.config import (
     render_params,
     validate_params,
 )
-from selfsup.errors import SelfsupError
 from selfsup.observe.metrics import StageRun, stage_metrics
 from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
@@ -308,10 +307,9 @@ RegistryOption = Annotated[
 
 
 def _registry(uri: str | None) -> Any:
-    from selfsup.registry.registry import Registry
-    from selfsup.store.open import open_store
+    from selfsup.registry.register import open_registry
 
-    return Registry(guard(lambda: open_store(uri or _GATE_DEFAULTS.uri)))
+    return guard(lambda: open_registry(uri or _GATE_DEFAULTS.uri))
 
 
 _GATE_DEFAULTS = RegistryParams()
@@ -346,16 +344,13 @@ def registry_register(
 ) -> None:
     """Register a model (challenger) with its lineage and metrics, then run the promotion gate."""
     from selfsup.registry.lineage import data_version
+    from selfsup.registry.register import register_and_gate
 
     reg, gate = _registry(registry), _gate(knn_margin, rankme_margin)
 
     def run() -> dict[str, Any]:
-        if not evaluation.is_file():
-            raise SelfsupError(f"{evaluation} does not exist: run selfsup evaluate first")
-        metrics = json.loads(evaluation.read_text())
-        _ensure_bucket(reg.store)
-        record = reg.register(model, metrics, {"data_version": data_version(Path.cwd())})
-        return dict(reg.promote(record["id"], gate))
+        lineage = {"data_version": data_version(Path.cwd())}
+        return register_and_gate(reg, model, evaluation, gate, lineage)
 
     with _observed("register") as observed:
         decision = guard(run)

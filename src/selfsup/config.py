@@ -175,8 +175,9 @@ class RegistryParams(_Strict):
 
     A candidate replaces the champion only when its kNN top-1 (when both were evaluated on
     labeled data) and its RankMe each beat the champion's by at least the margin. Not a section
-    of :class:`Params` (params.yaml): the KFP pipeline mirrors every section as a parameter and
-    has no registry step yet; the CLI takes these as options (``--knn-margin`` ...).
+    of :class:`Params` (params.yaml): where the registry lives is a deployment choice (a local
+    folder under ``dvc repro``, S3 on the cluster), so the CLI takes these as options
+    (``--knn-margin`` ...) and the ``retrain`` pipeline as its ``registry_params``.
     """
 
     uri: str = Field(

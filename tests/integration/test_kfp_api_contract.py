@@ -176,8 +176,11 @@ def test_submit_contract(kfp_server: tuple[str, FakeKfp], tmp_path: Path) -> Non
 def test_schedule_contract_reuses_the_pipeline(
     kfp_server: tuple[str, FakeKfp], tmp_path: Path
 ) -> None:
+    """Schedules run ``retrain`` by default: train, then the registry's promotion gate."""
+    from selfsup.pipeline import retrain
+
     host, state = kfp_server
-    state.pipelines[PIPELINE_NAME] = "pipeline-existing"
+    state.pipelines[retrain.PIPELINE_NAME] = "pipeline-existing"
     state.experiments["selfsup"] = "experiment-existing"
     result = runner.invoke(app, [
         "pipeline", "schedule", "--host", host, "--params", str(_params(tmp_path)),
@@ -194,7 +197,12 @@ def test_schedule_contract_reuses_the_pipeline(
     assert body["no_catchup"] is True
     assert body["experiment_id"] == "experiment-existing"
     assert body["pipeline_version_reference"]["pipeline_id"] == "pipeline-existing"
-    assert body["runtime_config"]["parameters"] == pipeline_arguments(profile_params("tiny"))
+    expected = retrain.pipeline_arguments(profile_params("tiny"))
+    assert body["runtime_config"]["parameters"] == expected
+    (version,) = state.of("POST", "/pipelines/upload_version")
+    spec = _uploaded_package(version)
+    assert spec["pipelineInfo"]["name"] == retrain.PIPELINE_NAME
+    assert "register" in spec["root"]["dag"]["tasks"]
 
 
 def test_five_field_cron_never_reaches_the_server(

@@ -93,6 +93,23 @@ def test_tiny_chain_through_the_container_entry_point(tmp_path: Path) -> None:
     assert ui["trained.knn_top1"] == evaluation["trained"]["knn_top1"]
     assert 0.0 <= ui["trained.knn_top1"] <= 1.0
 
+    registry = {"uri": str(tmp_path / "registry"), "knn_margin": 0.005, "rankme_margin": 0.0}
+    for attempt in ("first", "again"):
+        reg_dir = tmp_path / f"register-{attempt}"
+        _invoke([
+            "register", "--params-json", json.dumps(registry),
+            "--model", str(train_dir / "model"), "--evaluation", str(eval_dir / "evaluation"),
+            "--metrics", str(reg_dir / "metrics"),
+            "--executor-input", _executor_input(reg_dir, {"metrics": "system.Metrics"}),
+        ])  # fmt: skip
+        decision = json.loads((reg_dir / "metrics").read_text())
+        assert _ui_metrics(reg_dir)["promoted"] == float(attempt == "first")
+        if attempt == "first":
+            assert decision["champion_before"] is None
+            assert decision["champion_after"] == decision["model"]
+    assert (decision["action"], decision["reason"]) == ("keep", "already the champion")
+    assert decision["champion"] == decision["model"]
+
 
 def test_bad_params_json_is_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(app, [

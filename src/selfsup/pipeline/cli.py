@@ -102,8 +102,28 @@ def run_local(
     typer.echo(json.dumps(result.metrics["evaluate"].get("trained", {}), sort_keys=True))
 
 
+PipelineName = Annotated[str, typer.Option("--pipeline", help="train | retrain")]
+
+
+def _upload_target(pipeline: str, config: Params) -> tuple[str, dict[str, Any]]:
+    """The KFP pipeline name and run arguments of ``pipeline`` for ``config``."""
+    from selfsup.pipeline import retrain, train
+
+    if pipeline == "train":
+        return train.PIPELINE_NAME, train.pipeline_arguments(config)
+    if pipeline == "retrain":
+        return retrain.PIPELINE_NAME, retrain.pipeline_arguments(config)
+    typer.echo(f"error: unknown pipeline {pipeline!r}; choose train or retrain", err=True)
+    raise typer.Exit(code=2)
+
+
 def _package(
-    package: Path | None, tmp: Path, image: str | None, gpu_image: str | None, gpus: int
+    package: Path | None,
+    tmp: Path,
+    image: str | None,
+    gpu_image: str | None,
+    gpus: int,
+    pipeline: str = "train",
 ) -> Path:
     if package is not None:
         if not package.is_file():
@@ -112,7 +132,9 @@ def _package(
     from selfsup.pipeline.compile import compile_pipeline
 
     written: Path = guard(
-        lambda: compile_pipeline("train", tmp / "train.yaml", _options(image, gpu_image, gpus))
+        lambda: compile_pipeline(
+            pipeline, tmp / f"{pipeline}.yaml", _options(image, gpu_image, gpus)
+        )
     )
     return written
 
@@ -135,24 +157,21 @@ def submit(
     image: Image = None,
     gpu_image: GpuImage = None,
     gpus: Gpus = 1,
+    pipeline: PipelineName = "train",
 ) -> None:
-    """Upload the train pipeline as a new version and start a run with params.yaml's values."""
+    """Upload a pipeline (train, or retrain with the promotion gate) as a new version and start
+    a run with params.yaml's values."""
     from selfsup.pipeline import client
-    from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
 
     config: Params = guard(lambda: load_params(params))
+    pipeline_name, arguments = _upload_target(pipeline, config)
     name = _version(version)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _package(package, Path(tmp), image, gpu_image, gpus)
+        path = _package(package, Path(tmp), image, gpu_image, gpus, pipeline)
         target = client.Target(host=host, experiment=experiment, namespace=namespace)
         uploaded, run_id = guard(
             lambda: client.submit(
-                target,
-                path,
-                PIPELINE_NAME,
-                name,
-                run_name or f"train-{name}",
-                pipeline_arguments(config),
+                target, path, pipeline_name, name, run_name or f"{pipeline}-{name}", arguments
             )
         )
     typer.echo(
@@ -167,27 +186,37 @@ def schedule(
     params: Params_ = Path("params.yaml"),
     experiment: Experiment = "selfsup",
     namespace: Namespace = None,
-    name: Annotated[str, typer.Option(help="recurring run name")] = "selfsup-train-scheduled",
+    name: Annotated[
+        str | None, typer.Option(help="recurring run name (default: selfsup-<pipeline>-scheduled)")
+    ] = None,
     package: Package = None,
     version: Version = None,
     image: Image = None,
     gpu_image: GpuImage = None,
     gpus: Gpus = 1,
+    pipeline: PipelineName = "retrain",
 ) -> None:
-    """Upload the train pipeline as a new version and run it on a cron schedule."""
+    """Upload a pipeline as a new version and run it on a cron schedule (default: retrain,
+    which promotes the new model only when the gate says it is better)."""
     from selfsup.pipeline import client
     from selfsup.pipeline.cron import validate_cron
-    from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
 
     guard(lambda: validate_cron(cron))  # before compiling or touching the server
     config: Params = guard(lambda: load_params(params))
+    pipeline_name, arguments = _upload_target(pipeline, config)
     version_name = _version(version)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _package(package, Path(tmp), image, gpu_image, gpus)
+        path = _package(package, Path(tmp), image, gpu_image, gpus, pipeline)
         target = client.Target(host=host, experiment=experiment, namespace=namespace)
         uploaded, recurring_id = guard(
             lambda: client.schedule(
-                target, path, PIPELINE_NAME, version_name, name, cron, pipeline_arguments(config)
+                target,
+                path,
+                pipeline_name,
+                version_name,
+                name or f"selfsup-{pipeline}-scheduled",
+                cron,
+                arguments,
             )
         )
     typer.echo(
@@ -281,4 +310,20 @@ def task_evaluate(
     section = _section(params_json)
     guard(lambda: tasks.check_data_hash(dataset, data_hash))
     values = guard(lambda: tasks.run_evaluate(section, dataset, model, evaluation, report))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("register")
+def task_register(
+    params_json: ParamsJson,
+    model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
+    evaluation: Annotated[Path, typer.Option(help="evaluation directory (from evaluate)")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Register the model and run the promotion gate; write the decision as metrics."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    values = guard(lambda: tasks.run_register(section, model, evaluation))
     _finish(metrics, values, executor_input)

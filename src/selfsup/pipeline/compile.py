@@ -14,17 +14,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from selfsup.pipeline import train
-from selfsup.pipeline.components import data, evaluate, pretrain
+from selfsup.pipeline import retrain, train
+from selfsup.pipeline.components import data, evaluate, pretrain, register
 from selfsup.pipeline.errors import PipelineError
 from selfsup.pipeline.train import ClusterOptions
 from selfsup.store import atomic_write_bytes
 
-# name -> builder(options) of each pipeline that exists (retrain/forget wait for promote/unlearn).
-PIPELINES: dict[str, Callable[[ClusterOptions], Any]] = {"train": lambda opts: train.build(opts)}
+# name -> builder(options) of each pipeline that exists (forget waits for unlearn).
+PIPELINES: dict[str, Callable[[ClusterOptions], Any]] = {
+    "train": lambda opts: train.build(opts),
+    "retrain": lambda opts: retrain.build(opts),
+}
 
 # name -> (module, whether it runs on the GPU pool) of each stage component.
-COMPONENTS = {"data": (data, False), "pretrain": (pretrain, True), "evaluate": (evaluate, False)}
+COMPONENTS = {
+    "data": (data, False),
+    "pretrain": (pretrain, True),
+    "evaluate": (evaluate, False),
+    "register": (register, False),
+}
 
 _SDK_STAMP = re.compile(r"^sdkVersion: kfp-\S+\n", re.MULTILINE)
 _HEADER = re.compile(r"\A(#[^\n]*\n)+")

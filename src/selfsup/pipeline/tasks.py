@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from selfsup.config import DataParams, EvaluateParams, MineParams, PretrainParams
+from selfsup.config import DataParams, EvaluateParams, MineParams, PretrainParams, RegistryParams
 from selfsup.errors import ConfigError, SelfsupError
 
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -26,6 +26,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "pretrain": PretrainParams,
     "evaluate": EvaluateParams,
     "mine": MineParams,
+    "registry": RegistryParams,
 }
 
 
@@ -117,6 +118,26 @@ def run_evaluate(
         Path(report).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(evaluation) / "report.html", report)
     return metrics
+
+
+def run_register(values: Mapping[str, Any], model: Path, evaluation: Path) -> dict[str, Any]:
+    """Register ``model`` with the metrics of ``evaluation`` (an evaluation directory) and run
+    the promotion gate; returns the decision.
+
+    The registry is ``$SELFSUP_REGISTRY`` when set (on the cluster: ``s3://…``, credentials from
+    the Secret as environment variables), else the section's ``uri``.
+    """
+    import os
+
+    from selfsup.registry.register import open_registry, register_and_gate
+
+    params = section_params("registry", values)
+    registry = open_registry(os.environ.get("SELFSUP_REGISTRY") or params.uri)
+    lineage = {"source": "kubeflow", "run": os.environ.get("KFP_RUN_ID", "")}
+    decision = register_and_gate(
+        registry, Path(model), Path(evaluation) / "metrics.json", params, lineage
+    )
+    return {**decision, "promoted": decision["action"] == "promote"}
 
 
 def record_metrics(metrics: Any, values: Mapping[str, Any]) -> dict[str, float]:

@@ -4,8 +4,8 @@ The same DAG function builds the cluster pipeline (container components, resourc
 pool) and the offline one (local twins, which the subprocess runner runs without any of the
 Kubernetes settings). Its parameters mirror params.yaml: one ``dict`` per section, defaulting to
 the ``default`` profile. ``mine`` (fan-out over video shards with ``dsl.ParallelFor``) and
-``compress`` join this DAG when those stages exist; ``retrain`` and ``forget`` need
-``promote``/``unlearn`` and are not built yet.
+``compress`` join this DAG as KFP tasks later; ``retrain`` (:mod:`selfsup.pipeline.retrain`)
+extends it with the registry's promotion gate; ``forget`` waits for ``unlearn``.
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline's parameter annotations.
@@ -53,15 +53,59 @@ def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class StageOps:
+    """The container components of the stages, built for one cluster's images."""
+
+    data: Any
+    pretrain: Any
+    evaluate: Any
+
+    @classmethod
+    def for_cluster(cls, opts: ClusterOptions) -> "StageOps":
+        return cls(
+            data=data.container(opts.image),
+            pretrain=pretrain.container(opts.gpu_image if opts.gpu else opts.image),
+            evaluate=evaluate.container(opts.image),
+        )
+
+
+def add_train_tasks(
+    ops: StageOps,
+    opts: ClusterOptions,
+    data_params: Any,
+    pretrain_params: Any,
+    evaluate_params: Any,
+) -> tuple[Any, Any, Any]:
+    """data → pretrain (GPU pool) → evaluate, inside the pipeline being defined; returns the
+    three tasks (``retrain`` continues from them)."""
+    prepared = ops.data(data_params=data_params).set_display_name("data")
+    apply_retry(apply_resources(prepared, data.RESOURCES), opts.retry)
+    trained = ops.pretrain(
+        pretrain_params=pretrain_params,
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+    ).set_display_name("pretrain")
+    apply_retry(apply_resources(trained, pretrain.RESOURCES), opts.retry)
+    if opts.gpu is not None:
+        use_gpu_pool(trained, opts.gpu)
+    evaluated = ops.evaluate(
+        evaluate_params=evaluate_params,
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+        model=trained.outputs["model"],
+    ).set_display_name("evaluate")
+    apply_retry(apply_resources(evaluated, evaluate.RESOURCES), opts.retry)
+    return prepared, trained, evaluated
+
+
 def build(options: ClusterOptions | None = None, defaults: Params | None = None) -> Any:
     """The ``train`` pipeline for the cluster (container components), as a KFP pipeline."""
     from kfp import dsl
 
     opts = options or ClusterOptions()
     values = section_arguments(defaults or Params())
-    data_op = data.container(opts.image)
-    pretrain_op = pretrain.container(opts.gpu_image if opts.gpu else opts.image)
-    evaluate_op = evaluate.container(opts.image)
+    ops = StageOps.for_cluster(opts)
 
     @dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)
     def train(
@@ -69,23 +113,7 @@ def build(options: ClusterOptions | None = None, defaults: Params | None = None)
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
     ) -> None:
-        prepared = data_op(data_params=data_params).set_display_name("data")
-        apply_retry(apply_resources(prepared, data.RESOURCES), opts.retry)
-        trained = pretrain_op(
-            pretrain_params=pretrain_params,
-            data_hash=prepared.outputs["content_hash"],
-            dataset=prepared.outputs["dataset"],
-        ).set_display_name("pretrain")
-        apply_retry(apply_resources(trained, pretrain.RESOURCES), opts.retry)
-        if opts.gpu is not None:
-            use_gpu_pool(trained, opts.gpu)
-        evaluated = evaluate_op(
-            evaluate_params=evaluate_params,
-            data_hash=prepared.outputs["content_hash"],
-            dataset=prepared.outputs["dataset"],
-            model=trained.outputs["model"],
-        ).set_display_name("evaluate")
-        apply_retry(apply_resources(evaluated, evaluate.RESOURCES), opts.retry)
+        add_train_tasks(ops, opts, data_params, pretrain_params, evaluate_params)
 
     return train
 

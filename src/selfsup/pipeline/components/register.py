@@ -1,0 +1,47 @@
+"""Component ``register``: the model into the registry, then the promotion gate.
+
+A side effect (it changes the registry's aliases), so it is never cached; the registry's S3
+credentials reach it only as environment variables from a Kubernetes Secret.
+"""
+
+from typing import Any
+
+from kfp import dsl
+from kfp.dsl.base_component import BaseComponent
+
+from selfsup.pipeline.task_settings import Resources
+
+NAME = "register"
+RESOURCES = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
+# Secret keys → environment of the task (see k8s/secret-templates/selfsup-s3.yaml).
+SECRET = "selfsup-s3"
+SECRET_ENV = {
+    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+}
+
+
+def container(image: str) -> BaseComponent:
+    """The container component for ``image`` (the project image, CPU variant)."""
+
+    @dsl.container_component
+    def register(
+        registry_params: dict[str, Any],
+        model: dsl.Input[dsl.Model],
+        evaluation: dsl.Input[dsl.Artifact],
+        metrics: dsl.Output[dsl.Metrics],
+    ) -> dsl.ContainerSpec:
+        """Register the model and promote it to champion only if the gate says so."""
+        return dsl.ContainerSpec(
+            image=image,
+            command=["selfsup", "pipeline", "task", "register"],
+            args=[
+                "--params-json", registry_params,
+                "--model", model.path,
+                "--evaluation", evaluation.path,
+                "--metrics", metrics.path,
+                "--executor-input", dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
+            ],
+        )  # fmt: skip
+
+    return register
