@@ -3,6 +3,7 @@ triplet / SimCLR+triplet pretraining on the mined pairs."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,10 @@ def test_dataset_and_graph_are_consistent(mined: tuple[Path, dict[str, Any]]) ->
     assert quality["chance_same_class_uniform"] == 0.25
 
 
-def test_corrupt_video_is_reported_and_the_rest_are_mined(videos: Path, tmp_path: Path) -> None:
+def test_corrupt_video_is_reported_and_the_rest_are_mined(
+    videos: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="selfsup.mine")
     folder = tmp_path / "videos"
     folder.mkdir()
     for name in ("synthetic-000.avi", "synthetic-001.avi"):
@@ -83,6 +87,11 @@ def test_corrupt_video_is_reported_and_the_rest_are_mined(videos: Path, tmp_path
     assert [f["video"] for f in metrics["failures"]] == ["broken.mp4"]
     assert "broken.mp4" in metrics["failures"][0]["error"]
     assert read_manifest(tmp_path / "out")["failures"] == metrics["failures"]
+    # Progress without a terminal: one log line per video, the skipped one as a warning.
+    lines = [r.getMessage() for r in caplog.records if r.name == "selfsup.mine"]
+    assert any(m.startswith("skipped broken.mp4") for m in lines)
+    for name in ("synthetic-000.avi", "synthetic-001.avi"):
+        assert any(m.startswith(f"mined {name}: ") and "frames/s" in m for m in lines), name
 
 
 def test_two_shards_merge_to_the_single_shard_graph(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,11 @@ from selfsup.errors import DataError
 from selfsup.mining.extract import VideoResult, mine_video
 from selfsup.mining.quality import iou, match
 from selfsup.mining.synthetic import read_ground_truth
+from selfsup.observe.progress import StepProgress
 from selfsup.store import atomic_write_bytes, atomic_write_json, read_manifest, write_manifest
 from selfsup.video.decode import VideoError
+
+log = logging.getLogger("selfsup.mine")
 
 SHARD_KIND = "mine-shard"
 
@@ -82,19 +86,38 @@ def _record(result: VideoResult, truth: dict[str, np.ndarray] | None) -> dict[st
 
 
 def mine_shard(paths: list[Path], params: MineParams) -> ShardData:
-    """Mine each video; an undecodable one is recorded in ``failures`` and the rest go on."""
+    """Mine each video; an undecodable one is recorded in ``failures`` and the rest go on.
+
+    Progress: a bar per video on a terminal, and one log line per video either way.
+    """
     shard = ShardData()
-    for path in sorted(paths, key=lambda p: p.name):
-        try:
-            result = mine_video(path, params)
-        except VideoError as exc:
-            shard.failures.append({"video": path.name, "error": str(exc)})
-            continue
-        shard.records.append(_record(result, read_ground_truth(path)))
-        size = params.patch_size
-        shard.patches.append(
-            np.stack(result.patches) if result.patches else np.zeros((0, size, size, 3), np.uint8)
-        )
+    ordered = sorted(paths, key=lambda p: p.name)
+    with StepProgress(len(ordered), "mine") as bar:
+        for path in ordered:
+            try:
+                result = mine_video(path, params)
+            except VideoError as exc:
+                shard.failures.append({"video": path.name, "error": str(exc)})
+                log.warning("skipped %s: %s", path.name, exc)
+                bar.step()
+                continue
+            record = _record(result, read_ground_truth(path))
+            shard.records.append(record)
+            size = params.patch_size
+            shard.patches.append(
+                np.stack(result.patches)
+                if result.patches
+                else np.zeros((0, size, size, 3), np.uint8)
+            )
+            rate = float(record["frames"]) / max(float(record["seconds"]), 1e-9)
+            bar.step(frames_s=rate)
+            log.info(
+                "mined %s: %d frames, %d tracks kept, %.0f frames/s",
+                path.name,
+                int(record["frames"]),
+                int(record["tracks_kept"]),
+                rate,
+            )
     return shard
 
 
