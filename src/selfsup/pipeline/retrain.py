@@ -10,10 +10,10 @@ effect, so it is never cached. The k8s CronJob submits this pipeline (``--pipeli
 from typing import Any
 
 from selfsup.config import Params, RegistryParams
+from selfsup.pipeline import train
 from selfsup.pipeline.components import register
 from selfsup.pipeline.task_settings import apply_resources, apply_retry, never_cache, use_secret_env
 from selfsup.pipeline.train import (
-    SECTIONS,
     ClusterOptions,
     StageOps,
     add_train_tasks,
@@ -70,7 +70,7 @@ def pipeline_arguments(
     params: Params, registry: RegistryParams = CLUSTER_REGISTRY
 ) -> dict[str, dict[str, Any]]:
     """The run arguments of ``retrain``: the train sections plus the registry and its gate."""
-    sections = section_arguments(params)
-    arguments = {f"{section}_params": sections[section] for section in SECTIONS}
-    arguments["registry_params"] = registry.model_dump(mode="json")
-    return arguments
+    return {
+        **train.pipeline_arguments(params),
+        "registry_params": registry.model_dump(mode="json"),
+    }
