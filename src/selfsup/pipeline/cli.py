@@ -150,7 +150,7 @@ def submit(
     experiment: Experiment = "selfsup",
     namespace: Namespace = None,
     run_name: Annotated[
-        str | None, typer.Option(help="run name (default: train-<version>)")
+        str | None, typer.Option(help="run name (default: <pipeline>-<version>)")
     ] = None,
     package: Package = None,
     version: Version = None,
