@@ -154,7 +154,10 @@ def mine(
     out: Annotated[Path, typer.Option(help="mined dataset directory (or shard directory)")],
     params: ParamsOption = Path("params.yaml"),
     videos: Annotated[
-        Path | None, typer.Option(help="video folder (default: mine.video_dir, $SELFSUP_VIDEO_DIR)")
+        str | None,
+        typer.Option(
+            help="video folder or s3://bucket/prefix (default: mine.video_dir, $SELFSUP_VIDEO_DIR)"
+        ),
     ] = None,
     encoder: Annotated[
         Path | None,

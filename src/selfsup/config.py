@@ -117,7 +117,9 @@ class MineParams(_Strict):
     source: Literal["folder", "synthetic"] = Field(
         "synthetic", description=f"folder: video_dir or ${VIDEO_DIR_ENV}; synthetic: generated"
     )
-    video_dir: str | None = Field(None, description=f"videos to mine; empty: ${VIDEO_DIR_ENV}")
+    video_dir: str | None = Field(
+        None, description=f"folder or s3://bucket/prefix of videos to mine; empty: ${VIDEO_DIR_ENV}"
+    )
     extensions: list[str] = Field([".avi", ".mp4", ".mov", ".mkv"], min_length=1)
     target_fps: float | None = Field(None, gt=0.0, description="subsample to this rate; null: all")
     max_frames: int | None = Field(None, ge=1, description="per video, after subsampling")

@@ -37,26 +37,37 @@ from selfsup.mining.shard import (
 from selfsup.mining.synthetic import CLASS_NAMES, write_synthetic_set
 from selfsup.mining.transitive import transitive_pairs
 from selfsup.store import atomic_directory
+from selfsup.video.fetch import fetch_videos, is_remote
 
 log = logging.getLogger("selfsup.mine")
 
 
-def list_videos(params: MineParams, video_dir: Path | None) -> list[Path]:
-    """The videos to mine: ``video_dir``, else ``params.video_dir``, else ``$SELFSUP_VIDEO_DIR``."""
-    where = video_dir or params.video_dir or os.environ.get(VIDEO_DIR_ENV)
+def list_videos(
+    params: MineParams,
+    video_dir: str | Path | None,
+    scratch: Path,
+    shard: tuple[int, int] | None = None,
+) -> list[Path]:
+    """The videos to mine: ``video_dir``, else ``params.video_dir``, else ``$SELFSUP_VIDEO_DIR``
+    — a local folder or ``s3://bucket/prefix`` (downloaded into ``scratch``); with
+    ``shard=(index, count)`` only that shard's videos (and only those are downloaded).
+    """
+    where = str(video_dir or params.video_dir or os.environ.get(VIDEO_DIR_ENV) or "")
     if not where:
         raise ConfigError(
             f"no videos to mine: set mine.video_dir, ${VIDEO_DIR_ENV} or --videos "
             "(or mine.source: synthetic)"
         )
+    suffixes = {s.lower() for s in params.extensions}
+    if is_remote(where):
+        return fetch_videos(where, suffixes, scratch / "fetched", shard)
     root = Path(where).expanduser()
     if not root.is_dir():
         raise DataError(f"video directory {root} does not exist")
-    suffixes = {s.lower() for s in params.extensions}
     paths = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
     if not paths:
         raise DataError(f"{root} holds no video with extension {sorted(suffixes)}")
-    return paths
+    return shard_videos(paths, shard[1], shard[0]) if shard else paths
 
 
 def _synthetic(params: MineParams, where: Path) -> list[Path]:
@@ -193,7 +204,7 @@ def write_mined(
 def run(
     params: MineParams,
     out: Path,
-    videos: Path | None = None,
+    videos: str | Path | None = None,
     encoder: Path | None = None,
 ) -> dict[str, Any]:
     """Mine every shard in this process (in order), merge, write ``out``; returns metrics."""
@@ -201,7 +212,7 @@ def run(
         if params.source == "synthetic" and videos is None:
             paths = _synthetic(params, Path(scratch))
         else:
-            paths = list_videos(params, videos)
+            paths = list_videos(params, videos, Path(scratch))
         shards = [
             mine_shard(shard_videos(paths, params.num_shards, i), params)
             for i in range(params.num_shards)
@@ -210,11 +221,14 @@ def run(
 
 
 def run_shard(
-    params: MineParams, out: Path, index: int, videos: Path | None = None
+    params: MineParams, out: Path, index: int, videos: str | Path | None = None
 ) -> dict[str, Any]:
     """Mine shard ``index`` of ``params.num_shards`` into the shard directory ``out``."""
-    paths = list_videos(params, videos)
-    shard = mine_shard(shard_videos(paths, params.num_shards, index), params)
+    with tempfile.TemporaryDirectory(prefix="selfsup-videos-") as scratch:
+        if not 0 <= index < params.num_shards:
+            raise DataError(f"shard index {index} is outside 0..{params.num_shards - 1}")
+        paths = list_videos(params, videos, Path(scratch), (index, params.num_shards))
+        shard = mine_shard(paths, params)
     with atomic_directory(out) as tmp:
         save_shard(tmp, shard, params)
     return {"videos": len(shard.records), "failures": shard.failures}
