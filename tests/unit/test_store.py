@@ -67,3 +67,19 @@ def test_published_files_follow_the_umask_not_mkstemp(tmp_path: Path) -> None:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "artifact").stat().st_mode) == 0o755
     assert stat.S_IMODE((tmp_path / "artifact" / "m.json").stat().st_mode) == 0o644
+
+
+def test_failed_file_copy_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
+    from selfsup.store.atomic import atomic_copy_file
+
+    target = tmp_path / "out" / "weights.bin"
+    atomic_copy_file(_write(tmp_path / "a.bin", b"first"), target)
+    with pytest.raises(FileNotFoundError):
+        atomic_copy_file(tmp_path / "missing.bin", target)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in target.parent.iterdir()] == ["weights.bin"]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
