@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fixtures.repo_copy import copy_working_tree
+from fixtures.repo_copy import git_repo_copy
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -30,11 +30,7 @@ def _run(args: list[str], cwd: Path) -> str:
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """The repository's tracked and new (not ignored) files, as a fresh git repository."""
-    target = copy_working_tree(tmp_path / "repo")
-    _run(["git", "init", "-q"], target)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], target)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"], target)
-    return target
+    return git_repo_copy(tmp_path / "repo")
 
 
 def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.repo_copy import copy_working_tree
+from fixtures.repo_copy import git_repo_copy
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # ~55 s on 2 shared cores
@@ -43,11 +43,7 @@ def _without_timings(metrics: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def clone(tmp_path: Path) -> Path:
     """The repository's tracked and new (not ignored) files, as a fresh git repository."""
-    target = copy_working_tree(tmp_path / "repo")
-    _run(["git", "init", "-q"], target)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], target)
-    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], target)
-    return target
+    return git_repo_copy(tmp_path / "repo")
 
 
 def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
