@@ -7,8 +7,10 @@ container components run inside the project image.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -139,6 +141,27 @@ def _package(
     return written
 
 
+@contextlib.contextmanager
+def _upload_job(
+    pipeline: str,
+    params: Path,
+    package: Path | None,
+    image: str | None,
+    gpu_image: str | None,
+    gpus: int,
+) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    """What submit and schedule both upload: (the compiled package, the KFP pipeline name, the
+    run arguments from ``params``), valid inside the block."""
+    config: Params = guard(lambda: load_params(params))
+    pipeline_name, arguments = _upload_target(pipeline, config)
+    with tempfile.TemporaryDirectory() as tmp:
+        yield (
+            _package(package, Path(tmp), image, gpu_image, gpus, pipeline),
+            pipeline_name,
+            arguments,
+        )
+
+
 def _version(version: str | None) -> str:
     return version or f"{__version__}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
 
@@ -163,12 +186,10 @@ def submit(
     a run with params.yaml's values."""
     from selfsup.pipeline import client
 
-    config: Params = guard(lambda: load_params(params))
-    pipeline_name, arguments = _upload_target(pipeline, config)
     name = _version(version)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = _package(package, Path(tmp), image, gpu_image, gpus, pipeline)
-        target = client.Target(host=host, experiment=experiment, namespace=namespace)
+    target = client.Target(host=host, experiment=experiment, namespace=namespace)
+    with _upload_job(pipeline, params, package, image, gpu_image, gpus) as job:
+        path, pipeline_name, arguments = job
         uploaded, run_id = guard(
             lambda: client.submit(
                 target, path, pipeline_name, name, run_name or f"{pipeline}-{name}", arguments
@@ -202,12 +223,10 @@ def schedule(
     from selfsup.pipeline.cron import validate_cron
 
     guard(lambda: validate_cron(cron))  # before compiling or touching the server
-    config: Params = guard(lambda: load_params(params))
-    pipeline_name, arguments = _upload_target(pipeline, config)
     version_name = _version(version)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = _package(package, Path(tmp), image, gpu_image, gpus, pipeline)
-        target = client.Target(host=host, experiment=experiment, namespace=namespace)
+    target = client.Target(host=host, experiment=experiment, namespace=namespace)
+    with _upload_job(pipeline, params, package, image, gpu_image, gpus) as job:
+        path, pipeline_name, arguments = job
         uploaded, recurring_id = guard(
             lambda: client.schedule(
                 target,
