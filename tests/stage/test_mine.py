@@ -109,6 +109,26 @@ def test_two_shards_merge_to_the_single_shard_graph(
     )
 
 
+def test_synthetic_shards_generate_their_share_and_merge_to_the_single_run(
+    tmp_path: Path,
+) -> None:
+    synthetic = MineParams(
+        source="synthetic",
+        synthetic_videos=3,
+        synthetic_frames=16,
+        synthetic_size=(96, 128),
+        contact_pairs=2,
+    )
+    stage.run(synthetic, tmp_path / "single")
+    sharded = synthetic.model_copy(update={"num_shards": 2})
+    counts = [stage.run_shard(sharded, tmp_path / f"shard{i}", i)["videos"] for i in (0, 1)]
+    assert counts == [2, 1]  # round-robin over the 3 generated videos
+    stage.run_merge(sharded, [tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "merged")
+    for name in ("graph/nodes.csv", "graph/edges.csv"):
+        merged = (tmp_path / "merged" / name).read_bytes()
+        assert merged == (tmp_path / "single" / name).read_bytes(), name
+
+
 def test_cli_mine_and_clear_error_without_videos(
     videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

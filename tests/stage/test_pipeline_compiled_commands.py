@@ -27,25 +27,32 @@ _PLACEHOLDER = re.compile(
 def _resolve(
     arg: str,
     task: str,
+    task_spec: dict[str, Any],
     spec: dict[str, Any],
     root: Path,
     values: dict[str, Any],
+    collected: dict[str, list[Path]],
 ) -> str:
-    """One argument as the launcher would pass it."""
+    """One argument as the launcher would pass it (``collected``: list inputs' directories)."""
+    component = spec["components"][task_spec["componentRef"]["name"]]
     if arg == "{{$}}":
         artifacts = {
             name: {"artifacts": [{"name": name, "uri": str(root / task / name), "metadata": {}}]}
-            for name in spec["components"][f"comp-{task}"]["outputDefinitions"].get("artifacts", {})
+            for name in component["outputDefinitions"].get("artifacts", {})
         }
         output = {"artifacts": artifacts, "outputFile": str(root / task / "executor_output.json")}
-        return json.dumps({"outputs": output})
+        inputs = {
+            name: {"artifacts": [{"uri": str(p), "metadata": {}} for p in paths]}
+            for name, paths in collected.items()
+        }
+        return json.dumps({"inputs": {"artifacts": inputs}, "outputs": output})
     match = _PLACEHOLDER.match(arg)
     if match is None:
         return arg  # a literal option name
     side, kind, name, _ = match.groups()
     if side == "outputs":
         return str(root / task / name)
-    inputs = spec["root"]["dag"]["tasks"][task]["inputs"][kind][name]
+    inputs = task_spec["inputs"][kind][name]
     if kind == "artifacts":
         source = inputs["taskOutputArtifact"]
         return str(root / source["producerTask"] / source["outputArtifactKey"])
@@ -56,21 +63,53 @@ def _resolve(
     return (root / source["producerTask"] / source["outputParameterKey"]).read_text()
 
 
+def _run(
+    task: str,
+    task_spec: dict[str, Any],
+    spec: dict[str, Any],
+    root: Path,
+    values: dict[str, Any],
+    collected: dict[str, list[Path]] | None = None,
+) -> None:
+    executor = spec["components"][task_spec["componentRef"]["name"]]["executorLabel"]
+    container = spec["deploymentSpec"]["executors"][executor]["container"]
+    assert container["command"][0] == "selfsup"
+    args = [
+        _resolve(a, task, task_spec, spec, root, values, collected or {}) for a in container["args"]
+    ]
+    (root / task).mkdir()
+    result = runner.invoke(app, [*container["command"][1:], *args])
+    assert result.exit_code == 0, f"{task}: {result.output}"
+
+
 def test_compiled_commands_run_the_tiny_chain(tmp_path: Path) -> None:
     spec = next(yaml.safe_load_all(pipeline_yaml("train")))
-    values = pipeline_arguments(profile_params("tiny"))
-    for task in ("data", "pretrain", "evaluate"):  # the DAG's topological order
-        assert set(spec["root"]["dag"]["tasks"][task].get("dependentTasks", [])) <= {
-            "data",
-            "pretrain",
-        }
-        container = spec["deploymentSpec"]["executors"][f"exec-{task}"]["container"]
-        assert container["command"][0] == "selfsup"
-        args = [_resolve(a, task, spec, tmp_path, values) for a in container["args"]]
-        (tmp_path / task).mkdir()
-        result = runner.invoke(app, [*container["command"][1:], *args])
-        assert result.exit_code == 0, f"{task}: {result.output}"
+    tasks = spec["root"]["dag"]["tasks"]
+    tiny = profile_params("tiny")
+    params = tiny.model_copy(update={"mine": tiny.mine.model_copy(update={"num_shards": 2})})
+    values = pipeline_arguments(params)
+    _run("data", tasks["data"], spec, tmp_path, values)
+    _run("mine-plan", tasks["mine-plan"], spec, tmp_path, values)
+    # The loop: its body's parameters are the loop component's inputs (pipeline channels).
+    loop = tasks["for-loop-1"]
+    body = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]["mine-shard"]
+    item = loop["parameterIterator"]["itemInput"]
+    channels = {
+        name: values[source["componentInputParameter"]]
+        for name, source in loop["inputs"]["parameters"].items()
+        if "componentInputParameter" in source
+    }
+    shards = json.loads((tmp_path / "mine-plan/shards").read_text())
+    assert shards == [0, 1]
+    for index in shards:
+        _run(f"mine-shard-{index}", body, spec, tmp_path, {**channels, item: index})
+    collected = {"shards": [tmp_path / f"mine-shard-{i}" / "shard" for i in shards]}
+    _run("mine-merge", tasks["mine-merge"], spec, tmp_path, values, collected)
+    for task in ("pretrain", "evaluate"):
+        assert set(tasks[task].get("dependentTasks", [])) <= {"data", "mine-merge", "pretrain"}
+        _run(task, tasks[task], spec, tmp_path, values)
 
+    assert (tmp_path / "mine-merge/mined/graph/edges.csv").is_file()
     evaluation = json.loads((tmp_path / "evaluate/evaluation/metrics.json").read_text())
     assert json.loads((tmp_path / "evaluate/metrics").read_text()) == evaluation
     ui = json.loads((tmp_path / "evaluate/executor_output.json").read_text())

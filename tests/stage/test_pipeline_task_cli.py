@@ -139,3 +139,57 @@ def test_a_dataset_that_does_not_match_the_cache_key_is_refused(
     ])  # fmt: skip
     assert result.exit_code == 2 and "content hash" in result.output
     assert not (tmp_path / "model").exists()
+
+
+def test_mine_fan_out_through_the_container_entry_points(tmp_path: Path) -> None:
+    """plan → one task per shard → merge, the shard directories found through the executor
+    input the way KFP lists a collected ParallelFor output; the result equals `selfsup mine`."""
+    from selfsup.mining import stage
+    from selfsup.pipeline.tasks import section_params
+
+    section = {**section_arguments(profile_params("tiny"))["mine"], "num_shards": 2}
+    _invoke([
+        "mine-plan", "--params-json", json.dumps(section), "--shards", str(tmp_path / "plan"),
+    ])  # fmt: skip
+    indices = json.loads((tmp_path / "plan").read_text())
+    assert indices == [0, 1]
+    shard_dirs = []
+    for index in reversed(indices):  # completion order must not matter
+        task_dir = tmp_path / f"shard-{index}"
+        _invoke([
+            "mine-shard", "--params-json", json.dumps(section), "--index", str(index),
+            "--shard", str(task_dir / "shard"), "--metrics", str(task_dir / "metrics"),
+        ])  # fmt: skip
+        assert json.loads((task_dir / "metrics").read_text())["videos"] == 1
+        shard_dirs.append(task_dir / "shard")
+
+    merge_dir = tmp_path / "merge"
+    executor_input = json.loads(
+        _executor_input(merge_dir, {"mined": "system.Dataset", "metrics": "system.Metrics"})
+    )
+    executor_input["inputs"] = {
+        "artifacts": {
+            "shards": {
+                "artifacts": [
+                    {"name": f"s{i}", "uri": str(d), "metadata": {}}
+                    for i, d in enumerate(shard_dirs)
+                ]
+            }
+        }
+    }
+    _invoke([
+        "mine-merge", "--params-json", json.dumps(section), "--mined", str(merge_dir / "mined"),
+        "--metrics", str(merge_dir / "metrics"), "--executor-input", json.dumps(executor_input),
+    ])  # fmt: skip
+    assert _ui_metrics(merge_dir)["videos"] == 2
+    stage.run(section_params("mine", section), tmp_path / "single")
+    for name in ("graph/nodes.csv", "graph/edges.csv"):
+        merged = (merge_dir / "mined" / name).read_bytes()
+        assert merged == (tmp_path / "single" / name).read_bytes(), name
+
+    missing = runner.invoke(app, [
+        "pipeline", "task", "mine-merge", "--params-json", json.dumps(section),
+        "--mined", str(tmp_path / "x"), "--metrics", str(tmp_path / "m"),
+        "--executor-input", json.dumps({"outputs": {}, "inputs": {"artifacts": {}}}),
+    ])  # fmt: skip
+    assert missing.exit_code == 2 and "no input artifact 'shards'" in missing.output

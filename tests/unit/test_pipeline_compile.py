@@ -18,6 +18,8 @@ from selfsup.pipeline.train import ClusterOptions
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_EXECUTORS = {"exec-pretrain"}  # the tasks that must run on the GPU pool
+S3_EXECUTORS = {"exec-mine-shard"}  # the train DAG's tasks that read the S3 store (videos)
+MINE_TASKS = {"mine-plan", "for-loop-1", "mine-merge"}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
 
     spec, platform = _docs(compiling.pipeline_yaml("retrain"))
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"data", "pretrain", "evaluate", "register"}
+    assert set(tasks) == {"data", "pretrain", "evaluate", "register"} | MINE_TASKS
     register = tasks["register"]
     assert register["cachingOptions"] == {}  # a side effect: never served from cache
     assert set(register["dependentTasks"]) == {"evaluate", "pretrain"}
@@ -57,10 +59,13 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
         "producerTask": "evaluate",
     }
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(k8s) == {"exec-pretrain", "exec-register"}  # GPU pool / secret, nothing else
-    env = k8s["exec-register"]["secretAsEnv"][0]
-    assert env["secretName"] == "selfsup-s3"
-    assert {e["envVar"] for e in env["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    # GPU pool / S3 secret, nothing else
+    assert set(k8s) == {"exec-pretrain", "exec-register"} | S3_EXECUTORS
+    for executor in {"exec-register"} | S3_EXECUTORS:
+        env = k8s[executor]["secretAsEnv"][0]
+        assert env["secretName"] == "selfsup-s3"
+        keys = {e["envVar"] for e in env["keyToEnv"]}
+        assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     declared = set(spec["root"]["inputDefinitions"]["parameters"])
     assert set(pipeline_arguments(profile_params("tiny"))) == declared
     defaults = spec["root"]["inputDefinitions"]["parameters"]["registry_params"]["defaultValue"]
@@ -93,7 +98,9 @@ def test_gpu_pool_settings_are_on_exactly_the_gpu_tasks(compiled: str) -> None:
     assert accelerator["resourceCount"] == str(DEFAULT_POOL.count)
 
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(k8s) == GPU_EXECUTORS
+    assert {name for name, ex in k8s.items() if "nodeSelector" in ex} == GPU_EXECUTORS
+    assert {name for name, ex in k8s.items() if "tolerations" in ex} == GPU_EXECUTORS
+    assert set(k8s) == GPU_EXECUTORS | S3_EXECUTORS
     pretrain = k8s["exec-pretrain"]
     assert pretrain["nodeSelector"]["labels"] == {DEFAULT_POOL.node_label: DEFAULT_POOL.node_value}
     assert pretrain["tolerations"] == [
@@ -110,7 +117,9 @@ def test_without_a_gpu_pool_no_task_asks_for_gpus() -> None:
     for executor in spec["deploymentSpec"]["executors"].values():
         assert "accelerator" not in executor["container"]["resources"]
         assert executor["container"]["image"].endswith("-cpu")
-    assert not platform
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s) == S3_EXECUTORS  # only the secret env of the mining shards
+    assert all(set(ex) == {"secretAsEnv"} for ex in k8s.values())
 
 
 def test_gpu_count_reaches_the_compiled_request() -> None:
@@ -127,7 +136,16 @@ def test_every_task_has_requests_limits_and_retries(compiled: str) -> None:
             assert resources.get(field), f"{name} has no {field}"
         assert resources["cpuRequest"] <= resources["cpuLimit"]
         assert resources["memoryRequest"] <= resources["memoryLimit"]
-    for name, task in spec["root"]["dag"]["tasks"].items():
+    components = spec["components"]
+    dags = [spec["root"]["dag"]] + [c["dag"] for c in components.values() if "dag" in c]
+    container_tasks = {
+        name: task
+        for dag in dags
+        for name, task in dag["tasks"].items()
+        if "dag" not in components[task["componentRef"]["name"]]
+    }
+    assert {"mine-shard", "pretrain"} <= set(container_tasks)  # the loop's body is included
+    for name, task in container_tasks.items():
         assert task["retryPolicy"]["maxRetryCount"] >= 1, name
 
 
@@ -145,10 +163,34 @@ def test_tasks_are_container_components_running_selfsup(compiled: str) -> None:
     for name, executor in spec["deploymentSpec"]["executors"].items():
         container = executor["container"]
         assert container["command"][:3] == ["selfsup", "pipeline", "task"], name
-        assert "{{$}}" in container["args"]  # metrics reach the UI via the executor output
+        if name != "exec-mine-plan":  # the only task without output artifacts
+            assert "{{$}}" in container["args"]  # metrics reach the UI via the executor output
         image = container["image"]
         assert ":" in image and not image.endswith(":latest")
     assert "pip install" not in compiled and "packages_to_install" not in compiled
+
+
+def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
+    compiled: str,
+) -> None:
+    spec, _ = _docs(compiled)
+    tasks = spec["root"]["dag"]["tasks"]
+    loop = tasks["for-loop-1"]
+    assert loop["iteratorPolicy"] == {"parallelismLimit": ClusterOptions().mine_parallelism}
+    items = loop["parameterIterator"]["items"]["inputParameter"]
+    source = loop["inputs"]["parameters"][items]["taskOutputParameter"]
+    assert source == {"outputParameterKey": "shards", "producerTask": "mine-plan"}
+    body = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(body) == {"mine-shard"}
+    merge = tasks["mine-merge"]
+    collected = merge["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
+    assert collected["producerTask"] == "for-loop-1"
+    merge_inputs = spec["components"]["comp-mine-merge"]["inputDefinitions"]["artifacts"]
+    assert merge_inputs["shards"]["isArtifactList"] is True
+    pretrain = tasks["pretrain"]["inputs"]["artifacts"]["mined"]["taskOutputArtifact"]
+    assert pretrain == {"outputArtifactKey": "mined", "producerTask": "mine-merge"}
+    shard_env = spec["deploymentSpec"]["executors"]["exec-mine-shard"]["container"]["env"]
+    assert shard_env == [{"name": "SELFSUP_S3_ENDPOINT", "value": ClusterOptions().s3_endpoint}]
 
 
 def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
@@ -156,12 +198,8 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
 
     spec, _ = _docs(compiled)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    # Every params section is a pipeline parameter, except those of stages the train pipeline
-    # does not run yet (mine: its KFP ParallelFor component is still to come).
-    not_in_pipeline = {"mine"}
-    assert set(inputs) == {
-        f"{section}_params" for section in Params.model_fields if section not in not_in_pipeline
-    }
+    # Every params section is a pipeline parameter.
+    assert set(inputs) == {f"{section}_params" for section in Params.model_fields}
     assert all(p["parameterType"] == "STRUCT" for p in inputs.values())
     assert inputs["pretrain_params"]["defaultValue"]["epochs"] == Params().pretrain.epochs
 

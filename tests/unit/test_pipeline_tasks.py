@@ -146,3 +146,26 @@ def test_arguments_of_every_profile_are_valid_kfp_struct_values() -> None:
     for profile in PROFILES:  # the conversion KFP applies to defaults and local arguments
         for value in pipeline_arguments(profile_params(profile)).values():
             to_protobuf_value(value)  # raises on null or unsupported types
+
+
+def test_input_artifact_paths_map_remote_uris_like_kfps_launcher() -> None:
+    from selfsup.pipeline.executor_output import input_artifact_paths
+
+    executor_input = {
+        "inputs": {
+            "artifacts": {
+                "shards": {
+                    "artifacts": [
+                        {"uri": "s3://bucket/run/shard-0"},
+                        {"uri": "minio://mlpipeline/v2/shard-1"},
+                        {"uri": "gs://b/shard-2"},
+                    ]
+                }
+            }
+        }
+    }
+    assert input_artifact_paths(executor_input, "shards") == [
+        Path("/s3/bucket/run/shard-0"),
+        Path("/minio/mlpipeline/v2/shard-1"),
+        Path("/gcs/b/shard-2"),
+    ]

@@ -223,11 +223,19 @@ def run(
 def run_shard(
     params: MineParams, out: Path, index: int, videos: str | Path | None = None
 ) -> dict[str, Any]:
-    """Mine shard ``index`` of ``params.num_shards`` into the shard directory ``out``."""
+    """Mine shard ``index`` of ``params.num_shards`` into the shard directory ``out``.
+
+    With ``source: synthetic`` (and no ``videos``) each shard generates the whole seeded set and
+    keeps its own share, so shards agree with a single-process :func:`run` without sharing files.
+    """
     with tempfile.TemporaryDirectory(prefix="selfsup-videos-") as scratch:
         if not 0 <= index < params.num_shards:
             raise DataError(f"shard index {index} is outside 0..{params.num_shards - 1}")
-        paths = list_videos(params, videos, Path(scratch), (index, params.num_shards))
+        if params.source == "synthetic" and videos is None:
+            everything = _synthetic(params, Path(scratch))
+            paths = shard_videos(everything, params.num_shards, index)
+        else:
+            paths = list_videos(params, videos, Path(scratch), (index, params.num_shards))
         shard = mine_shard(paths, params)
     with atomic_directory(out) as tmp:
         save_shard(tmp, shard, params)

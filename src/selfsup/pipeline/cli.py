@@ -301,6 +301,9 @@ def task_pretrain(
     dataset: DatasetPath,
     model: Annotated[Path, typer.Option(help="model directory to write")],
     metrics: MetricsPath,
+    mined: Annotated[
+        Path | None, typer.Option(help="mined dataset (read by the methods on mined pairs)")
+    ] = None,
     executor_input: ExecutorInput = None,
 ) -> None:
     """Pretrain the encoder; write the model directory and metrics."""
@@ -308,7 +311,7 @@ def task_pretrain(
 
     section = _section(params_json)
     guard(lambda: tasks.check_data_hash(dataset, data_hash))
-    values = guard(lambda: tasks.run_pretrain(section, dataset, model))
+    values = guard(lambda: tasks.run_pretrain(section, dataset, model, mined))
     _finish(metrics, values, executor_input)
 
 
@@ -345,4 +348,56 @@ def task_register(
 
     section = _section(params_json)
     values = guard(lambda: tasks.run_register(section, model, evaluation))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("mine-plan")
+def task_mine_plan(
+    params_json: ParamsJson,
+    shards: Annotated[Path, typer.Option(help="file to write the shard indices to (JSON list)")],
+) -> None:
+    """List the shard indices of the mine section (what the ParallelFor fans out over)."""
+    from selfsup.pipeline import tasks
+    from selfsup.store import atomic_write_json
+
+    indices = guard(lambda: tasks.mine_shard_indices(_section(params_json)))
+    atomic_write_json(shards, indices)
+
+
+@task_app.command("mine-shard")
+def task_mine_shard(
+    params_json: ParamsJson,
+    index: Annotated[int, typer.Option(help="shard index, 0 … mine.num_shards − 1")],
+    shard: Annotated[Path, typer.Option(help="shard directory to write")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Mine one shard of the videos into a shard directory."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    values = guard(lambda: tasks.run_mine_shard(section, index, shard))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("mine-merge")
+def task_mine_merge(
+    params_json: ParamsJson,
+    mined: Annotated[Path, typer.Option(help="mined dataset directory to write")],
+    metrics: MetricsPath,
+    executor_input: Annotated[
+        str, typer.Option(help="KFP's executor input JSON ('{{$}}'): lists the shard artifacts")
+    ],
+    shards_input: Annotated[
+        str, typer.Option(help="name of the list input holding the shard directories")
+    ] = "shards",
+) -> None:
+    """Merge the shard directories (a collected ParallelFor output) into the mined dataset."""
+    from selfsup.pipeline import tasks
+    from selfsup.pipeline.executor_output import input_artifact_paths, parse_executor_input
+
+    section = _section(params_json)
+    parsed = guard(lambda: parse_executor_input(executor_input))
+    shard_dirs = guard(lambda: input_artifact_paths(parsed, shards_input))
+    values = guard(lambda: tasks.run_mine_merge(section, shard_dirs, mined))
     _finish(metrics, values, executor_input)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.pipeline import retrain, train
-from selfsup.pipeline.components import data, evaluate, pretrain, register
+from selfsup.pipeline.components import data, evaluate, mine, pretrain, register
 from selfsup.pipeline.errors import PipelineError
 from selfsup.pipeline.train import ClusterOptions
 from selfsup.store import atomic_write_bytes
@@ -26,12 +26,15 @@ PIPELINES: dict[str, Callable[[ClusterOptions], Any]] = {
     "retrain": lambda opts: retrain.build(opts),
 }
 
-# name -> (module, whether it runs on the GPU pool) of each stage component.
-COMPONENTS = {
-    "data": (data, False),
-    "pretrain": (pretrain, True),
-    "evaluate": (evaluate, False),
-    "register": (register, False),
+# name -> (builder(image), whether it runs on the GPU pool) of each stage's container component.
+COMPONENTS: dict[str, tuple[Callable[[str], Any], bool]] = {
+    "data": (data.container, False),
+    "mine-plan": (mine.plan_container, False),
+    "mine-shard": (mine.shard_container, False),
+    "mine-merge": (mine.merge_container, False),
+    "pretrain": (pretrain.container, True),
+    "evaluate": (evaluate.container, False),
+    "register": (register.container, False),
 }
 
 _SDK_STAMP = re.compile(r"^sdkVersion: kfp-\S+\n", re.MULTILINE)
@@ -62,8 +65,8 @@ def pipeline_yaml(name: str, options: ClusterOptions | None = None) -> str:
 def component_yaml(name: str, options: ClusterOptions | None = None) -> str:
     """The compiled YAML of one stage's container component (loadable on its own)."""
     opts = options or ClusterOptions()
-    module, on_gpu = COMPONENTS[name]
-    return _compile(module.container(opts.gpu_image if on_gpu and opts.gpu else opts.image))
+    builder, on_gpu = COMPONENTS[name]
+    return _compile(builder(opts.gpu_image if on_gpu and opts.gpu else opts.image))
 
 
 def compile_pipeline(

@@ -57,3 +57,22 @@ def write_executor_output(
     path = Path(output_file)
     atomic_write_json(path, {"artifacts": artifacts})
     return path
+
+
+def input_artifact_paths(executor_input: Mapping[str, Any], name: str) -> list[Path]:
+    """Local paths of the artifacts of the (list) input ``name``, in the order KFP lists them.
+
+    A container component cannot name the files of an ``Input[List[Artifact]]`` with a
+    placeholder (kubeflow/pipelines#8484), so the task reads their URIs from the executor input
+    and maps them the way KFP's launcher mounts them (``s3://b/k`` → ``/s3/b/k``, ``minio://`` →
+    ``/minio/``, ``gs://`` → ``/gcs/``) — KFP's own mapping, ``dsl.Artifact.path``.
+    """
+    from kfp import dsl
+
+    entry = executor_input.get("inputs", {}).get("artifacts", {}).get(name)
+    if entry is None:
+        raise PipelineError(f"the executor input has no input artifact {name!r}")
+    return [
+        Path(dsl.Artifact(uri=a["uri"], metadata=a.get("metadata", {})).path)
+        for a in entry.get("artifacts", [])
+    ]

@@ -12,19 +12,17 @@ from typing import Any
 from selfsup.config import Params, RegistryParams
 from selfsup.pipeline import train
 from selfsup.pipeline.components import register
-from selfsup.pipeline.task_settings import apply_resources, apply_retry, never_cache, use_secret_env
+from selfsup.pipeline.task_settings import apply_resources, apply_retry, never_cache, use_s3
 from selfsup.pipeline.train import (
     ClusterOptions,
     StageOps,
     add_train_tasks,
     section_arguments,
 )
-from selfsup.store.s3 import ENDPOINT_ENV
 
 PIPELINE_NAME = "selfsup-retrain"
 # The cluster's registry: the MinIO of k8s/base (in-cluster DNS), a versioned bucket.
 CLUSTER_REGISTRY = RegistryParams(uri="s3://selfsup/registry")
-S3_ENDPOINT = "http://minio.selfsup.svc.cluster.local:9000"
 DESCRIPTION = "selfsup: data -> pretrain (GPU pool) -> evaluate -> register (promotion gate)"
 
 
@@ -32,7 +30,6 @@ def build(
     options: ClusterOptions | None = None,
     defaults: Params | None = None,
     registry: RegistryParams = CLUSTER_REGISTRY,
-    s3_endpoint: str = S3_ENDPOINT,
 ) -> Any:
     """The ``retrain`` pipeline for the cluster (container components), as a KFP pipeline."""
     from kfp import dsl
@@ -46,12 +43,13 @@ def build(
     @dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)
     def retrain(
         data_params: dict[str, Any] = values["data"],
+        mine_params: dict[str, Any] = values["mine"],
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
         registry_params: dict[str, Any] = gate,
     ) -> None:
         _, trained, evaluated = add_train_tasks(
-            ops, opts, data_params, pretrain_params, evaluate_params
+            ops, opts, data_params, mine_params, pretrain_params, evaluate_params
         )
         registered = register_op(
             registry_params=registry_params,
@@ -60,8 +58,7 @@ def build(
         ).set_display_name("register")
         apply_retry(apply_resources(registered, register.RESOURCES), opts.retry)
         never_cache(registered)
-        use_secret_env(registered, register.SECRET, register.SECRET_ENV)
-        registered.set_env_variable(ENDPOINT_ENV, s3_endpoint)  # an address, not a secret
+        use_s3(registered, opts.s3_endpoint)
 
     return retrain
 

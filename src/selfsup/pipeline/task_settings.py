@@ -69,3 +69,21 @@ def use_secret_env(task: Any, secret: str, keys_to_env: Mapping[str, str]) -> An
 
     kubernetes.use_secret_as_env(task, secret_name=secret, secret_key_to_env=dict(keys_to_env))
     return task
+
+
+# The S3 store's Secret (k8s/secret-templates/selfsup-s3.yaml): its keys → the task's environment.
+S3_SECRET = "selfsup-s3"
+S3_SECRET_ENV = {
+    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+}
+
+
+def use_s3(task: Any, endpoint: str) -> Any:
+    """Give ``task`` the S3 store: credentials from the Secret, the endpoint (an address, not a
+    secret) as ``SELFSUP_S3_ENDPOINT``; no credential value ever enters the compiled YAML."""
+    from selfsup.store.s3 import ENDPOINT_ENV
+
+    use_secret_env(task, S3_SECRET, S3_SECRET_ENV)
+    task.set_env_variable(ENDPOINT_ENV, endpoint)
+    return task

@@ -96,15 +96,56 @@ def run_data(values: Mapping[str, Any], dataset: Path) -> tuple[dict[str, Any], 
     return metrics, str(read_dataset_manifest(Path(dataset))["content_hash"])
 
 
-def run_pretrain(values: Mapping[str, Any], dataset: Path, model: Path) -> dict[str, Any]:
+def mine_shard_indices(values: Mapping[str, Any]) -> list[int]:
+    """The shard indices of a ``mine`` section: what the ``ParallelFor`` fans out over."""
+    return list(range(section_params("mine", values).num_shards))
+
+
+def run_mine_shard(values: Mapping[str, Any], index: int, shard: Path) -> dict[str, Any]:
+    """Mine shard ``index`` (its videos only) into the shard directory ``shard``."""
+    from selfsup.mining import stage
+
+    return stage.run_shard(section_params("mine", values), Path(shard), index)
+
+
+def run_mine_merge(values: Mapping[str, Any], shards: list[Path], mined: Path) -> dict[str, Any]:
+    """Merge shard directories (any order: the merge sorts by video) into the mined dataset."""
+    from selfsup.mining import stage
+
+    return stage.run_merge(section_params("mine", values), [Path(s) for s in shards], Path(mined))
+
+
+def run_mine(values: Mapping[str, Any], mined: Path) -> dict[str, Any]:
+    """Every shard in this process, then the merge: the local twin of the fan-out.
+
+    ``kfp.local`` 2.16 cannot collect a ``ParallelFor``'s artifacts into a later task (its
+    orchestrator fails on ``dsl.Collected``), so offline the shards run in one task — through the
+    same library call that mines each shard and merges them on the cluster.
+    """
+    from selfsup.mining import stage
+
+    return stage.run(section_params("mine", values), Path(mined))
+
+
+def run_pretrain(
+    values: Mapping[str, Any], dataset: Path, model: Path, mined: Path | None = None
+) -> dict[str, Any]:
     """Pretrain on ``dataset`` into the model directory ``model``; returns the metrics.
 
+    ``mined`` (the ``mine`` task's dataset) is read only by the methods that train on mined pairs:
+    ``triplet`` trains on it alone, the mixed methods take its pairs next to ``dataset``'s images.
     Checkpoints go to a sibling ``<model>.ckpt`` (scratch space of the task's pod); the model
     directory is the artifact KFP uploads.
     """
     from selfsup.train import pretrain
 
-    return pretrain.run(Path(dataset), section_params("pretrain", values), Path(model))
+    params = section_params("pretrain", values)
+    if params.method == "triplet":
+        if mined is None:
+            raise ConfigError("pretrain.method=triplet needs the mined dataset")
+        return pretrain.run(Path(mined), params, Path(model))
+    pairs = mined if params.method in pretrain.MIXED_PAIR_METHODS else None
+    return pretrain.run(Path(dataset), params, Path(model), pairs=pairs)
 
 
 def run_evaluate(

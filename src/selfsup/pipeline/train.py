@@ -1,11 +1,12 @@
-"""The ``train`` pipeline: data → pretrain (GPU pool) → evaluate.
+"""The ``train`` pipeline: data, mine (over video shards) → pretrain (GPU pool) → evaluate.
 
 The same DAG function builds the cluster pipeline (container components, resources, retries, GPU
 pool) and the offline one (local twins, which the subprocess runner runs without any of the
 Kubernetes settings). Its parameters mirror params.yaml: one ``dict`` per section, defaulting to
-the ``default`` profile. ``mine`` (fan-out over video shards with ``dsl.ParallelFor``) and
-``compress`` join this DAG as KFP tasks later; ``retrain`` (:mod:`selfsup.pipeline.retrain`)
-extends it with the registry's promotion gate; ``forget`` waits for ``unlearn``.
+the ``default`` profile. ``mine`` runs as plan → ``dsl.ParallelFor`` over the shard indices →
+merge of the collected shard directories (offline: one twin task, see
+:mod:`selfsup.pipeline.components.mine`). ``retrain`` (:mod:`selfsup.pipeline.retrain`) extends
+this DAG with the registry's promotion gate.
 """
 
 # No `from __future__ import annotations`: KFP reads the pipeline's parameter annotations.
@@ -13,26 +14,39 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfsup.config import Params
-from selfsup.pipeline.components import data, evaluate, pretrain
+from selfsup.pipeline.components import data, evaluate, mine, pretrain
 from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
 from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
-from selfsup.pipeline.task_settings import DEFAULT_RETRY, Retry, apply_resources, apply_retry
+from selfsup.pipeline.task_settings import (
+    DEFAULT_RETRY,
+    Retry,
+    apply_resources,
+    apply_retry,
+    use_s3,
+)
 from selfsup.pipeline.tasks import NULLS_KEY
 
 PIPELINE_NAME = "selfsup-train"
-# The params.yaml sections this DAG takes as parameters (mine joins with its ParallelFor task).
-SECTIONS = ("data", "pretrain", "evaluate")
-DESCRIPTION = "selfsup: data -> pretrain (GPU pool) -> evaluate"
+# The params.yaml sections this DAG takes as parameters.
+SECTIONS = ("data", "mine", "pretrain", "evaluate")
+DESCRIPTION = (
+    "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> evaluate"
+)
+# The cluster's S3 store: the MinIO of k8s/base (in-cluster DNS), for videos and the registry.
+S3_ENDPOINT = "http://minio.selfsup.svc.cluster.local:9000"
 
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """What differs between clusters: the images and the GPU pool (None: pretrain on CPU)."""
+    """What differs between clusters: the images, the GPU pool (None: pretrain on CPU), how many
+    mining shards run at once, and the S3 endpoint the shards read ``s3://`` videos from."""
 
     image: str = DEFAULT_IMAGE
     gpu_image: str = DEFAULT_GPU_IMAGE
     gpu: GpuPool | None = DEFAULT_POOL
     retry: Retry = DEFAULT_RETRY
+    mine_parallelism: int = 4
+    s3_endpoint: str = S3_ENDPOINT
 
 
 def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
@@ -58,6 +72,9 @@ class StageOps:
     """The container components of the stages, built for one cluster's images."""
 
     data: Any
+    mine_plan: Any
+    mine_shard: Any
+    mine_merge: Any
     pretrain: Any
     evaluate: Any
 
@@ -65,26 +82,53 @@ class StageOps:
     def for_cluster(cls, opts: ClusterOptions) -> "StageOps":
         return cls(
             data=data.container(opts.image),
+            mine_plan=mine.plan_container(opts.image),
+            mine_shard=mine.shard_container(opts.image),
+            mine_merge=mine.merge_container(opts.image),
             pretrain=pretrain.container(opts.gpu_image if opts.gpu else opts.image),
             evaluate=evaluate.container(opts.image),
         )
+
+
+def add_mine_tasks(ops: StageOps, opts: ClusterOptions, mine_params: Any) -> Any:
+    """plan → ParallelFor(shard, parallelism) → merge(Collected shards); returns the merge task.
+
+    Shards may read ``s3://`` videos: they get the store's credentials from the Secret and the
+    endpoint as environment variables (never values in the compiled YAML).
+    """
+    from kfp import dsl
+
+    plan = ops.mine_plan(mine_params=mine_params).set_display_name("mine-plan")
+    apply_retry(apply_resources(plan, mine.PLAN_RESOURCES), opts.retry)
+    with dsl.ParallelFor(plan.outputs["shards"], parallelism=opts.mine_parallelism) as index:
+        shard = ops.mine_shard(mine_params=mine_params, index=index).set_display_name("mine-shard")
+        apply_retry(apply_resources(shard, mine.SHARD_RESOURCES), opts.retry)
+        use_s3(shard, opts.s3_endpoint)
+    merged = ops.mine_merge(
+        mine_params=mine_params, shards=dsl.Collected(shard.outputs["shard"])
+    ).set_display_name("mine-merge")
+    apply_retry(apply_resources(merged, mine.MERGE_RESOURCES), opts.retry)
+    return merged
 
 
 def add_train_tasks(
     ops: StageOps,
     opts: ClusterOptions,
     data_params: Any,
+    mine_params: Any,
     pretrain_params: Any,
     evaluate_params: Any,
 ) -> tuple[Any, Any, Any]:
-    """data → pretrain (GPU pool) → evaluate, inside the pipeline being defined; returns the
-    three tasks (``retrain`` continues from them)."""
+    """data, mine → pretrain (GPU pool) → evaluate, inside the pipeline being defined; returns
+    the data, pretrain and evaluate tasks (``retrain`` continues from them)."""
     prepared = ops.data(data_params=data_params).set_display_name("data")
     apply_retry(apply_resources(prepared, data.RESOURCES), opts.retry)
+    merged = add_mine_tasks(ops, opts, mine_params)
     trained = ops.pretrain(
         pretrain_params=pretrain_params,
         data_hash=prepared.outputs["content_hash"],
         dataset=prepared.outputs["dataset"],
+        mined=merged.outputs["mined"],
     ).set_display_name("pretrain")
     apply_retry(apply_resources(trained, pretrain.RESOURCES), opts.retry)
     if opts.gpu is not None:
@@ -110,10 +154,11 @@ def build(options: ClusterOptions | None = None, defaults: Params | None = None)
     @dsl.pipeline(name=PIPELINE_NAME, description=DESCRIPTION)
     def train(
         data_params: dict[str, Any] = values["data"],
+        mine_params: dict[str, Any] = values["mine"],
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
     ) -> None:
-        add_train_tasks(ops, opts, data_params, pretrain_params, evaluate_params)
+        add_train_tasks(ops, opts, data_params, mine_params, pretrain_params, evaluate_params)
 
     return train
 
@@ -127,14 +172,17 @@ def build_local(defaults: Params | None = None) -> Any:
     @dsl.pipeline(name=PIPELINE_NAME + "-local")
     def train_local(
         data_params: dict[str, Any] = values["data"],
+        mine_params: dict[str, Any] = values["mine"],
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
     ) -> None:
         prepared = data.twin(data_params=data_params)
+        mined = mine.twin(mine_params=mine_params)
         trained = pretrain.twin(
             pretrain_params=pretrain_params,
             data_hash=prepared.outputs["content_hash"],
             dataset=prepared.outputs["dataset"],
+            mined=mined.outputs["mined"],
         )
         evaluate.twin(
             evaluate_params=evaluate_params,

@@ -44,6 +44,9 @@ from selfsup.train.schedule import warmup_cosine
 
 log = logging.getLogger("selfsup.pretrain")
 
+# Methods that train on ``data_dir``'s images *and* a mined dataset's pairs (``pairs``).
+MIXED_PAIR_METHODS = frozenset({"simclr+triplet"})
+
 
 def run_key(params: PretrainParams, data_hash: str) -> str:
     """Identifies one training run: its params and the exact data it reads."""

@@ -1,4 +1,7 @@
-"""Component ``pretrain``: SimCLR pretraining (``selfsup pretrain``'s library call), GPU task.
+"""Component ``pretrain``: self-supervised pretraining (``selfsup pretrain``), a GPU task.
+
+``mined`` is the ``mine`` task's dataset: the methods that train on mined pairs read it, the
+others ignore it (the edge still orders the DAG, so one DAG serves every method).
 
 ``data_hash`` is unused by the stage itself: it is the dataset's content hash, passed so that
 KFP's cache key (which sees parameters, not artifact contents) changes when the data does.
@@ -24,10 +27,11 @@ def container(image: str) -> BaseComponent:
         pretrain_params: dict[str, Any],
         data_hash: str,
         dataset: dsl.Input[dsl.Dataset],
+        mined: dsl.Input[dsl.Dataset],
         model: dsl.Output[dsl.Model],
         metrics: dsl.Output[dsl.Metrics],
     ) -> dsl.ContainerSpec:
-        """Pretrain an encoder (SimCLR) on the dataset's train split."""
+        """Pretrain an encoder on the dataset's train split (and the mined pairs)."""
         return dsl.ContainerSpec(
             image=image,
             command=["selfsup", "pipeline", "task", "pretrain"],
@@ -35,6 +39,7 @@ def container(image: str) -> BaseComponent:
                 "--params-json", pretrain_params,
                 "--data-hash", data_hash,
                 "--dataset", dataset.path,
+                "--mined", mined.path,
                 "--model", model.path,
                 "--metrics", metrics.path,
                 "--executor-input", dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
@@ -49,6 +54,7 @@ def pretrain(
     pretrain_params: dict[str, Any],
     data_hash: str,
     dataset: dsl.Input[dsl.Dataset],
+    mined: dsl.Input[dsl.Dataset],
     model: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
 ) -> None:
@@ -59,7 +65,9 @@ def pretrain(
 
     with tasks.one_line_errors():
         tasks.check_data_hash(Path(dataset.path), data_hash)
-        values = tasks.run_pretrain(pretrain_params, Path(dataset.path), Path(model.path))
+        values = tasks.run_pretrain(
+            pretrain_params, Path(dataset.path), Path(model.path), Path(mined.path)
+        )
         tasks.record_metrics(metrics, values)
 
 

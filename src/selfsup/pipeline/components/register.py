@@ -13,12 +13,6 @@ from selfsup.pipeline.task_settings import Resources
 
 NAME = "register"
 RESOURCES = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
-# Secret keys → environment of the task (see k8s/secret-templates/selfsup-s3.yaml).
-SECRET = "selfsup-s3"
-SECRET_ENV = {
-    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-}
 
 
 def container(image: str) -> BaseComponent:
