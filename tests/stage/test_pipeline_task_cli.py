@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from selfsup.cli import app
@@ -81,8 +82,9 @@ def test_tiny_chain_through_the_container_entry_point(tmp_path: Path) -> None:
         "evaluate", "--params-json", json.dumps(sections["evaluate"]), "--data-hash", digest,
         "--dataset", str(data_dir / "dataset"), "--model", str(train_dir / "model"),
         "--metrics", str(eval_dir / "metrics"), "--report", str(eval_dir / "report"),
-        "--evaluation", str(eval_dir / "evaluation"),
+        "--evaluation", str(eval_dir / "evaluation"), "--confusion", str(eval_dir / "confusion"),
         "--executor-input", _executor_input(eval_dir, {"metrics": "system.Metrics",
+                                                       "confusion": "system.ClassificationMetrics",
                                                        "report": "system.HTML",
                                                        "evaluation": "system.Artifact"}),
     ])  # fmt: skip
@@ -92,6 +94,15 @@ def test_tiny_chain_through_the_container_entry_point(tmp_path: Path) -> None:
     ui = _ui_metrics(eval_dir)
     assert ui["trained.knn_top1"] == evaluation["trained"]["knn_top1"]
     assert 0.0 <= ui["trained.knn_top1"] <= 1.0
+    # The confusion matrix the UI draws: the probe's test predictions, rows = true classes.
+    output = json.loads((eval_dir / "executor_output.json").read_text())
+    matrix = output["artifacts"]["confusion"]["artifacts"][0]["metadata"]["confusionMatrix"]
+    assert json.loads((eval_dir / "confusion").read_text())["confusionMatrix"] == matrix
+    rows = [r["row"] for r in matrix["rows"]]
+    assert len(rows) == len(matrix["annotationSpecs"]) == evaluation["num_classes"]
+    assert sum(map(sum, rows)) == evaluation["num_test"]
+    correct = sum(rows[i][i] for i in range(len(rows)))
+    assert correct / evaluation["num_test"] == pytest.approx(evaluation["trained"]["linear_top1"])
 
     registry = {"uri": str(tmp_path / "registry"), "knn_margin": 0.005, "rankme_margin": 0.0}
     for attempt in ("first", "again"):

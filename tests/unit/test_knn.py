@@ -102,3 +102,15 @@ def test_per_class_accuracy_by_hand() -> None:
     assert acc[0] == pytest.approx(0.5)
     assert acc[1] == pytest.approx(2 / 3)
     assert math.isnan(acc[2])
+
+
+def test_confusion_matrix_matches_an_explicit_count() -> None:
+    from selfsup.evaluate import confusion_matrix
+
+    gen = torch.Generator().manual_seed(3)
+    labels = torch.randint(0, 4, (200,), generator=gen)
+    predictions = torch.randint(0, 4, (200,), generator=gen)
+    expected = [[0] * 4 for _ in range(4)]
+    for truth, guess in zip(labels.tolist(), predictions.tolist(), strict=True):
+        expected[truth][guess] += 1
+    assert confusion_matrix(predictions, labels, 4) == expected

@@ -23,7 +23,13 @@ from selfsup.evaluate.calibration import (
     calibration_from_confidences,
     expected_calibration_error,
 )
-from selfsup.evaluate.knn import KnnResult, knn_classify, per_class_accuracy, top1_accuracy
+from selfsup.evaluate.knn import (
+    KnnResult,
+    confusion_matrix,
+    knn_classify,
+    per_class_accuracy,
+    top1_accuracy,
+)
 from selfsup.evaluate.linear_probe import LinearProbe, fit_linear_probe
 from selfsup.evaluate.rankme import RankMeResult, rankme
 
@@ -34,6 +40,7 @@ __all__ = [
     "RankMeResult",
     "ReliabilityBin",
     "calibration_from_confidences",
+    "confusion_matrix",
     "expected_calibration_error",
     "fit_linear_probe",
     "knn_classify",

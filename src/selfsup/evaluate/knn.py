@@ -111,3 +111,16 @@ def per_class_accuracy(
     totals = torch.bincount(labels, minlength=num_classes).double()
     hits = torch.zeros(num_classes, dtype=torch.float64).scatter_add_(0, labels, correct)
     return [float(h / t) if t > 0 else float("nan") for h, t in zip(hits, totals, strict=True)]
+
+
+def confusion_matrix(
+    predictions: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> list[list[int]]:
+    """Counts ``[true class][predicted class]`` (rows: the truth), as plain ints.
+
+    What Kubeflow's ClassificationMetrics shows: which classes a probe confuses with which.
+    """
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise SelfsupError(f"labels must lie in [0, {num_classes})")
+    cells = torch.bincount(labels * num_classes + predictions, minlength=num_classes**2)
+    return [[int(c) for c in row] for row in cells.reshape(num_classes, num_classes)]

@@ -21,7 +21,12 @@ from selfsup.config import EvaluateParams, PretrainParams
 from selfsup.data.shards import Split, load_split, read_dataset_manifest
 from selfsup.errors import DataError
 from selfsup.evaluate.calibration import Calibration, expected_calibration_error
-from selfsup.evaluate.knn import knn_classify, per_class_accuracy, top1_accuracy
+from selfsup.evaluate.knn import (
+    confusion_matrix,
+    knn_classify,
+    per_class_accuracy,
+    top1_accuracy,
+)
 from selfsup.evaluate.linear_probe import fit_linear_probe
 from selfsup.evaluate.rankme import RankMeResult, rankme
 from selfsup.evaluate.report import ReportData, load_loss_curve, pca_2d, write_report
@@ -32,6 +37,8 @@ from selfsup.store import atomic_directory, atomic_write_json, write_manifest
 
 EVALUATION_KIND = "evaluation"
 METRICS_NAME = "metrics.json"
+# The trained encoder's linear-probe confusion matrix on the test split (labeled data only).
+CONFUSION_NAME = "confusion.json"
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class EncoderEvaluation:
     per_class: list[float] | None = None
     linear_top1: float | None = None
     calibration: Calibration | None = None
+    # The linear probe's test-split confusion matrix, [true][predicted].
+    confusion: list[list[int]] | None = None
 
 
 class _OnDevice(nn.Module):
@@ -124,6 +133,7 @@ def evaluate_encoder(
         weight_decay=params.probe_weight_decay,
     )
     proba = probe.predict_proba(test_f)
+    predicted = proba.argmax(dim=1)
     return EncoderEvaluation(
         train_features=train_f,
         test_features=test_f,
@@ -131,8 +141,9 @@ def evaluate_encoder(
         knn_top1=top1_accuracy(knn.predictions, test.labels),
         knn_k=knn.k,
         per_class=per_class_accuracy(knn.predictions, test.labels, num_classes),
-        linear_top1=top1_accuracy(proba.argmax(dim=1), test.labels),
+        linear_top1=top1_accuracy(predicted, test.labels),
         calibration=expected_calibration_error(proba, test.labels, params.ece_bins),
+        confusion=confusion_matrix(predicted, test.labels, num_classes),
     )
 
 
@@ -282,6 +293,10 @@ def run(model_dir: Path, data_dir: Path, params: EvaluateParams, out: Path) -> d
     )
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / METRICS_NAME, metrics)
+        if results["trained"].confusion is not None:
+            names = [class_names[i] if i < len(class_names) else str(i) for i in range(num_classes)]
+            confusion = {"categories": names, "matrix": results["trained"].confusion}
+            atomic_write_json(tmp / CONFUSION_NAME, confusion)
         write_report(tmp, report)
         write_manifest(
             tmp,

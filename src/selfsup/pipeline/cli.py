@@ -265,8 +265,14 @@ def _section(text: str) -> dict[str, Any]:
     return value
 
 
-def _finish(metrics_path: Path, values: dict[str, Any], executor_input: str | None) -> None:
-    """Write the Metrics artifact file and, under KFP, the executor output the UI reads."""
+def _finish(
+    metrics_path: Path,
+    values: dict[str, Any],
+    executor_input: str | None,
+    metadata: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Write the Metrics artifact file and, under KFP, the executor output the UI reads
+    (``metadata``: other output artifacts' metadata by name)."""
     from selfsup.pipeline.executor_output import parse_executor_input, write_executor_output
     from selfsup.pipeline.tasks import flat_metrics
     from selfsup.store import atomic_write_json
@@ -274,7 +280,7 @@ def _finish(metrics_path: Path, values: dict[str, Any], executor_input: str | No
     atomic_write_json(metrics_path, values)
     if executor_input is not None:
         parsed = guard(lambda: parse_executor_input(executor_input))
-        write_executor_output(parsed, {"metrics": flat_metrics(values)})
+        write_executor_output(parsed, {**(metadata or {}), "metrics": flat_metrics(values)})
 
 
 @task_app.command("data")
@@ -324,15 +330,23 @@ def task_evaluate(
     metrics: MetricsPath,
     report: Annotated[Path, typer.Option(help="HTML artifact file to write")],
     evaluation: Annotated[Path, typer.Option(help="evaluation directory to write")],
+    confusion: Annotated[
+        Path | None, typer.Option(help="ClassificationMetrics artifact file to write")
+    ] = None,
     executor_input: ExecutorInput = None,
 ) -> None:
-    """Evaluate the encoder; write metrics, the HTML report and the evaluation directory."""
+    """Evaluate the encoder; write metrics, the confusion matrix, the HTML report and the
+    evaluation directory."""
     from selfsup.pipeline import tasks
+    from selfsup.store import atomic_write_json
 
     section = _section(params_json)
     guard(lambda: tasks.check_data_hash(dataset, data_hash))
     values = guard(lambda: tasks.run_evaluate(section, dataset, model, evaluation, report))
-    _finish(metrics, values, executor_input)
+    matrix = tasks.confusion_metadata(evaluation)
+    if confusion is not None:
+        atomic_write_json(confusion, matrix)
+    _finish(metrics, values, executor_input, {"confusion": matrix})
 
 
 @task_app.command("register")

@@ -161,6 +161,37 @@ def run_evaluate(
     return metrics
 
 
+def confusion_metadata(evaluation: Path) -> dict[str, Any]:
+    """The ClassificationMetrics metadata (confusion matrix) of an evaluation directory, built
+    by KFP's own ``ClassificationMetrics.log_confusion_matrix`` so the UI draws it; empty when
+    the data had no labels."""
+    import json
+
+    from kfp import dsl
+
+    from selfsup.evaluate.stage import CONFUSION_NAME
+
+    path = Path(evaluation) / CONFUSION_NAME
+    if not path.is_file():
+        return {}
+    confusion = json.loads(path.read_text())
+    artifact = dsl.ClassificationMetrics()
+    artifact.log_confusion_matrix(confusion["categories"], confusion["matrix"])
+    return dict(artifact.metadata)
+
+
+def record_confusion(artifact: Any, evaluation: Path) -> dict[str, Any]:
+    """Put the confusion matrix on a ClassificationMetrics artifact (metadata + JSON file)."""
+    import json
+
+    metadata = confusion_metadata(evaluation)
+    artifact.metadata.update(metadata)
+    path = Path(artifact.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    return metadata
+
+
 def run_register(values: Mapping[str, Any], model: Path, evaluation: Path) -> dict[str, Any]:
     """Register ``model`` with the metrics of ``evaluation`` (an evaluation directory) and run
     the promotion gate; returns the decision.

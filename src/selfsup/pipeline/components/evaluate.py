@@ -1,7 +1,8 @@
 """Component ``evaluate``: kNN, linear probe, RankMe, ECE (``selfsup evaluate``'s library call).
 
-Outputs the stage's metrics (scalars in the UI), the self-contained HTML report (rendered by the
-UI's HTML viewer) and the full evaluation directory (metrics.json, plots, manifest).
+Outputs the stage's metrics (scalars in the UI), the linear probe's confusion matrix on the test
+split (a ClassificationMetrics artifact, drawn by the UI), the self-contained HTML report (rendered
+by the UI's HTML viewer) and the full evaluation directory (metrics.json, plots, manifest).
 """
 
 from typing import Any
@@ -26,6 +27,7 @@ def container(image: str) -> BaseComponent:
         dataset: dsl.Input[dsl.Dataset],
         model: dsl.Input[dsl.Model],
         metrics: dsl.Output[dsl.Metrics],
+        confusion: dsl.Output[dsl.ClassificationMetrics],
         report: dsl.Output[dsl.HTML],
         evaluation: dsl.Output[dsl.Artifact],
     ) -> dsl.ContainerSpec:
@@ -39,6 +41,7 @@ def container(image: str) -> BaseComponent:
                 "--dataset", dataset.path,
                 "--model", model.path,
                 "--metrics", metrics.path,
+                "--confusion", confusion.path,
                 "--report", report.path,
                 "--evaluation", evaluation.path,
                 "--executor-input", dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER,
@@ -55,6 +58,7 @@ def evaluate(
     dataset: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
+    confusion: dsl.Output[dsl.ClassificationMetrics],
     report: dsl.Output[dsl.HTML],
     evaluation: dsl.Output[dsl.Artifact],
 ) -> None:
@@ -73,6 +77,7 @@ def evaluate(
             Path(report.path),
         )
         tasks.record_metrics(metrics, values)
+        tasks.record_confusion(confusion, Path(evaluation.path))
 
 
 twin = evaluate
