@@ -73,3 +73,21 @@ def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
     assert local_manifest["content_hash"] == dvc_manifest["content_hash"]
     assert (run_dir / "data/content_hash").read_text() == dvc_manifest["content_hash"]
     assert (run_dir / "evaluate/report").read_text().startswith("<!DOCTYPE html>")
+    # mine: the local twin (every shard, then the merge) gives the dvc stage's graph.
+    for name in ("graph/nodes.csv", "graph/edges.csv"):
+        local_graph = (run_dir / "mine/mined" / name).read_bytes()
+        assert local_graph == (clone / "artifacts/mined" / name).read_bytes(), name
+
+
+def test_run_local_retrain_registers_and_promotes_the_first_model(tmp_path: Path) -> None:
+    from selfsup.config import RegistryParams, profile_params
+    from selfsup.pipeline.local import run_local
+    from selfsup.registry.register import open_registry
+
+    registry = RegistryParams(uri=str(tmp_path / "registry"))
+    result = run_local(profile_params("tiny"), tmp_path / "local", "retrain", registry)
+    decision = result.metrics["register"]
+    assert decision["action"] == "promote" and decision["promoted"] is True
+    manifest = json.loads((result.task_dir("pretrain") / "model/manifest.json").read_text())
+    champion = open_registry(registry.uri).resolve("champion")
+    assert decision["model"] == champion == "m-" + manifest["content_hash"][:16]

@@ -91,13 +91,20 @@ def run_local(
     metrics: Annotated[
         Path | None, typer.Option(help="write every task's metrics as JSON here")
     ] = None,
+    pipeline: Annotated[str, typer.Option("--pipeline", help="train | retrain")] = "train",
+    registry: Annotated[
+        str | None,
+        typer.Option(help="retrain: the registry to register into (default ./registry)"),
+    ] = None,
 ) -> None:
-    """Run the train DAG offline with kfp.local.SubprocessRunner (e.g. on the tiny profile)."""
+    """Run the train (or retrain) DAG offline with kfp.local.SubprocessRunner."""
+    from selfsup.config import RegistryParams
     from selfsup.pipeline.local import run_local as run
     from selfsup.store import atomic_write_json
 
     config: Params = guard(lambda: load_params(params))
-    result = guard(lambda: run(config, root))
+    gate = RegistryParams(uri=registry) if registry else None
+    result = guard(lambda: run(config, root, pipeline, gate))
     if metrics is not None:
         atomic_write_json(metrics, result.metrics)
     typer.echo(f"local run finished in {result.seconds:.1f} s: {result.run_dir}")

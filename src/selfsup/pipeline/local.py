@@ -1,4 +1,4 @@
-"""``run-local``: the train DAG offline, with KFP's own local runner.
+"""``run-local``: the train (or retrain) DAG offline, with KFP's own local runner.
 
 ``kfp.local.SubprocessRunner(use_venv=False)`` executes each lightweight twin in a subprocess of
 this interpreter (no image, no cluster, no network), wiring artifacts between tasks exactly as
@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfsup.config import Params
-from selfsup.pipeline import train
+from selfsup.config import Params, RegistryParams
+from selfsup.pipeline import retrain, train
 from selfsup.pipeline.errors import PipelineError
 
-TASKS = ("data", "pretrain", "evaluate")
+# pipeline -> (pipeline name, its tasks' names, in the DAG's order).
+LOCAL_PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "train": (train.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate")),
+    "retrain": (retrain.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "register")),
+}
 
 
 @dataclass(frozen=True)
@@ -33,28 +37,40 @@ class LocalRun:
         return self.run_dir / task
 
 
-def _newest_run(root: Path, before: set[Path]) -> Path:
-    runs = [p for p in root.glob(f"{train.PIPELINE_NAME}-local-*") if p.is_dir()]
+def _newest_run(root: Path, name: str, before: set[Path]) -> Path:
+    runs = [p for p in root.glob(f"{name}-local-*") if p.is_dir()]
     fresh = [p for p in runs if p not in before]
     if len(fresh) != 1:
         raise PipelineError(f"expected one new local run under {root}, found {len(fresh)}")
     return fresh[0]
 
 
-def run_local(params: Params, root: Path) -> LocalRun:
-    """Run the ``train`` DAG on ``params`` (e.g. the tiny profile) with outputs under ``root``."""
+def run_local(
+    params: Params,
+    root: Path,
+    pipeline: str = "train",
+    registry: RegistryParams | None = None,
+) -> LocalRun:
+    """Run the ``train`` (or ``retrain``: then register into ``registry``, default
+    ``./registry``) DAG on ``params`` (e.g. the tiny profile) with outputs under ``root``."""
     from kfp import local
 
+    if pipeline not in LOCAL_PIPELINES:
+        raise PipelineError(f"unknown pipeline {pipeline!r}; available: {sorted(LOCAL_PIPELINES)}")
+    name, tasks = LOCAL_PIPELINES[pipeline]
+    dag = (
+        train.build_local(params) if pipeline == "train" else retrain.build_local(params, registry)
+    )
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     start = time.perf_counter()
     try:
-        train.build_local(params)()
+        dag()
     except RuntimeError as exc:  # kfp.local raises RuntimeError when a task fails
         raise PipelineError(f"local run failed: {exc}") from None
     seconds = time.perf_counter() - start
-    run_dir = _newest_run(root, before)
-    metrics = {task: json.loads((run_dir / task / "metrics").read_text()) for task in TASKS}
+    run_dir = _newest_run(root, name, before)
+    metrics = {task: json.loads((run_dir / task / "metrics").read_text()) for task in tasks}
     return LocalRun(run_dir=run_dir, metrics=metrics, seconds=seconds)

@@ -16,6 +16,7 @@ from selfsup.pipeline.task_settings import apply_resources, apply_retry, never_c
 from selfsup.pipeline.train import (
     ClusterOptions,
     StageOps,
+    add_local_tasks,
     add_train_tasks,
     section_arguments,
 )
@@ -61,6 +62,34 @@ def build(
         use_s3(registered, opts.s3_endpoint)
 
     return retrain
+
+
+def build_local(defaults: Params | None = None, registry: RegistryParams | None = None) -> Any:
+    """The same DAG with the local twins (``run-local --pipeline retrain``): the register twin
+    writes to ``registry.uri`` (a local directory by default, ``./registry``)."""
+    from kfp import dsl
+
+    values = section_arguments(defaults or Params())
+    gate = (registry or RegistryParams()).model_dump(mode="json")
+
+    @dsl.pipeline(name=PIPELINE_NAME + "-local")
+    def retrain_local(
+        data_params: dict[str, Any] = values["data"],
+        mine_params: dict[str, Any] = values["mine"],
+        pretrain_params: dict[str, Any] = values["pretrain"],
+        evaluate_params: dict[str, Any] = values["evaluate"],
+        registry_params: dict[str, Any] = gate,
+    ) -> None:
+        _, trained, evaluated = add_local_tasks(
+            data_params, mine_params, pretrain_params, evaluate_params
+        )
+        register.twin(
+            registry_params=registry_params,
+            model=trained.outputs["model"],
+            evaluation=evaluated.outputs["evaluation"],
+        )
+
+    return retrain_local
 
 
 def pipeline_arguments(

@@ -163,6 +163,27 @@ def build(options: ClusterOptions | None = None, defaults: Params | None = None)
     return train
 
 
+def add_local_tasks(
+    data_params: Any, mine_params: Any, pretrain_params: Any, evaluate_params: Any
+) -> tuple[Any, Any, Any]:
+    """The local twins of :func:`add_train_tasks` (mine in one task); same returns."""
+    prepared = data.twin(data_params=data_params)
+    mined = mine.twin(mine_params=mine_params)
+    trained = pretrain.twin(
+        pretrain_params=pretrain_params,
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+        mined=mined.outputs["mined"],
+    )
+    evaluated = evaluate.twin(
+        evaluate_params=evaluate_params,
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+        model=trained.outputs["model"],
+    )
+    return prepared, trained, evaluated
+
+
 def build_local(defaults: Params | None = None) -> Any:
     """The same DAG with the local twins, for ``kfp.local.SubprocessRunner(use_venv=False)``."""
     from kfp import dsl
@@ -176,20 +197,7 @@ def build_local(defaults: Params | None = None) -> Any:
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
     ) -> None:
-        prepared = data.twin(data_params=data_params)
-        mined = mine.twin(mine_params=mine_params)
-        trained = pretrain.twin(
-            pretrain_params=pretrain_params,
-            data_hash=prepared.outputs["content_hash"],
-            dataset=prepared.outputs["dataset"],
-            mined=mined.outputs["mined"],
-        )
-        evaluate.twin(
-            evaluate_params=evaluate_params,
-            data_hash=prepared.outputs["content_hash"],
-            dataset=prepared.outputs["dataset"],
-            model=trained.outputs["model"],
-        )
+        add_local_tasks(data_params, mine_params, pretrain_params, evaluate_params)
 
     return train_local
 

@@ -9,6 +9,7 @@ from typing import Any
 from kfp import dsl
 from kfp.dsl.base_component import BaseComponent
 
+from selfsup.pipeline.images import DEFAULT_IMAGE
 from selfsup.pipeline.task_settings import Resources
 
 NAME = "register"
@@ -39,3 +40,23 @@ def container(image: str) -> BaseComponent:
         )  # fmt: skip
 
     return register
+
+
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
+def register(
+    registry_params: dict[str, Any],
+    model: dsl.Input[dsl.Model],
+    evaluation: dsl.Input[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Local twin of :func:`container`: the same task function, run by the subprocess runner."""
+    from pathlib import Path
+
+    from selfsup.pipeline import tasks
+
+    with tasks.one_line_errors():
+        values = tasks.run_register(registry_params, Path(model.path), Path(evaluation.path))
+        tasks.record_metrics(metrics, values)
+
+
+twin = register
