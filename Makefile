@@ -71,9 +71,9 @@ pipelines: venv
 
 # Refresh k8s/rendered/ (needs kubectl; the tests check the Python renderer against it).
 k8s-render:
-	for o in dev gpu; do \
-		{ echo "# Rendered by \`kubectl kustomize k8s/overlays/$$o\` (make k8s-render); the Python renderer's tests compare against it."; \
-		  kubectl kustomize k8s/overlays/$$o; } > k8s/rendered/$$o.yaml; done
+	for o in overlays/dev overlays/gpu trainer; do \
+		{ echo "# Rendered by \`kubectl kustomize k8s/$$o\` (make k8s-render); the Python renderer's tests compare against it."; \
+		  kubectl kustomize k8s/$$o; } > k8s/rendered/$$(basename $$o).yaml; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

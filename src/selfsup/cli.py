@@ -207,7 +207,7 @@ def params_write(
     out: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
 ) -> None:
     """Write a profile's complete parameters as YAML (e.g. over params.yaml)."""
-    text = render_params(guard(lambda: profile_params(profile)))
+    text = render_params(guard(lambda: profile_params(profile)), profile)
     atomic_write_bytes(out, text.encode())
     typer.echo(f"wrote profile {profile!r} to {out}")
 

@@ -14,7 +14,8 @@ from selfsup.deploy.kustomize import Object, key, render
 from selfsup.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-OVERLAYS = ("dev", "gpu")
+# Each kustomization: its rendering's name under k8s/rendered/ → its directory.
+KUSTOMIZATIONS = {"dev": "k8s/overlays/dev", "gpu": "k8s/overlays/gpu", "trainer": "k8s/trainer"}
 
 
 def _kubectl_rendering(overlay: str) -> dict[tuple[str, str, str], Object]:
@@ -22,25 +23,104 @@ def _kubectl_rendering(overlay: str) -> dict[tuple[str, str, str], Object]:
     return {key(doc): doc for doc in docs if doc}
 
 
-@pytest.fixture(scope="module", params=OVERLAYS)
+@pytest.fixture(scope="module", params=sorted(KUSTOMIZATIONS))
 def rendered(request: pytest.FixtureRequest) -> tuple[str, list[Object]]:
-    return request.param, render(REPO / "k8s/overlays" / request.param)
+    return request.param, render(REPO / KUSTOMIZATIONS[request.param])
 
 
 def test_python_renderer_reproduces_kubectl_kustomize(rendered: tuple[str, list[Object]]) -> None:
     overlay, objects = rendered
     assert {key(o): o for o in objects} == _kubectl_rendering(overlay), (
-        f"k8s/overlays/{overlay} renders differently than k8s/rendered/{overlay}.yaml: "
+        f"{KUSTOMIZATIONS[overlay]} renders differently than k8s/rendered/{overlay}.yaml: "
         "run `make k8s-render` after changing k8s/ and review the diff"
     )
 
 
 def test_every_object_is_valid_and_follows_the_policy(rendered: tuple[str, list[Object]]) -> None:
-    _, objects = rendered
+    name, objects = rendered
     assert all_problems(objects) == []
     kinds = {o["kind"] for o in objects}
-    assert {"Namespace", "StatefulSet", "Service", "Deployment", "ServiceAccount", "Role",
-            "RoleBinding", "CronJob", "ConfigMap"} <= kinds  # fmt: skip
+    expected = (
+        {"TrainingRuntime", "TrainJob", "PersistentVolumeClaim", "ServiceAccount", "ConfigMap"}
+        if name == "trainer"
+        else {"Namespace", "StatefulSet", "Service", "Deployment", "ServiceAccount", "Role",
+              "RoleBinding", "CronJob", "ConfigMap"}
+    )  # fmt: skip
+    assert expected <= kinds
+
+
+def _trainer_objects() -> dict[tuple[str, str, str], Object]:
+    return {key(o): o for o in render(REPO / "k8s/trainer")}
+
+
+def test_trainjob_runs_selfsup_pretrain_under_torchrun_with_valid_options() -> None:
+    """The TrainJob's command is torchrun over `selfsup pretrain`, whose options parse with the
+    real CLI; the params it mounts are valid params of the gpu profile."""
+    import typer.main
+
+    from selfsup.cli import app
+    from selfsup.config import load_params, profile_params
+
+    objects = _trainer_objects()
+    trainer = objects[("TrainJob", "selfsup", "selfsup-pretrain-ddp")]["spec"]["trainer"]
+    assert trainer["command"] == ["torchrun"]
+    program, stage, *options = trainer["args"]
+    assert program.endswith("/selfsup") and stage == "pretrain"
+    group = typer.main.get_command(app)
+    command = group.get_command(group.make_context("selfsup", ["pretrain", "--help"]), "pretrain")
+    context = command.make_context("pretrain", list(options))
+    assert str(context.params["params"]) == "/config/params.yaml" and context.params["resume"]
+    params = objects[("ConfigMap", "selfsup", "selfsup-ddp-params")]["data"]["params.yaml"]
+    path = REPO / "k8s/trainer/pretrain-params.yaml"
+    assert params == path.read_text()
+    assert load_params(path) == profile_params("gpu")
+
+
+def test_trainer_runtime_pods_are_non_root_on_the_gpu_pool_with_a_shared_workspace() -> None:
+    from selfsup.deploy.checks import runtime_jobs
+    from selfsup.pipeline.gpu import DEFAULT_POOL
+
+    objects = _trainer_objects()
+    runtime = objects[("TrainingRuntime", "selfsup", "selfsup-torch-ddp")]
+    (job,) = runtime_jobs(runtime)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["nodeSelector"] == {DEFAULT_POOL.node_label: DEFAULT_POOL.node_value}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
+    (node,) = pod["containers"]
+    assert node["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    claim = objects[("PersistentVolumeClaim", "selfsup", "selfsup-ddp-workspace")]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every rank reads the checkpoint
+    job_ref = objects[("TrainJob", "selfsup", "selfsup-pretrain-ddp")]["spec"]["runtimeRef"]
+    assert job_ref["name"] == runtime["metadata"]["name"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "fragment"),
+    [
+        (lambda o: o["spec"]["trainer"].update(numNode=2), "unknown field 'numNode'"),
+        (lambda o: o["spec"]["runtimeRef"].update(name="missing"), "not among the objects"),
+        (lambda o: o["spec"]["trainer"]["resourcesPerNode"].pop("limits"), "no limits"),
+    ],
+)
+def test_trainer_checks_catch_each_trainjob_violation(mutate: object, fragment: str) -> None:
+    objects = list(_trainer_objects().values())
+    broken = copy.deepcopy(next(o for o in objects if o["kind"] == "TrainJob"))
+    mutate(broken)  # type: ignore[operator]
+    others = [o for o in objects if o["kind"] != "TrainJob"]
+    assert any(fragment in p for p in all_problems([*others, broken]))
+
+
+def test_trainer_checks_validate_the_runtime_pod_template_strictly() -> None:
+    runtime = copy.deepcopy(_trainer_objects()[("TrainingRuntime", "selfsup", "selfsup-torch-ddp")])
+    pod = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]
+    pod["template"]["spec"]["containers"][0]["resource"] = {}  # a typo kubectl would reject
+    pod["template"]["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = True
+    problems = all_problems([runtime])
+    assert any("resource" in p for p in problems)
+    assert any("Escalation" in p for p in problems)
 
 
 def test_the_secret_template_is_valid_and_holds_no_real_value() -> None:

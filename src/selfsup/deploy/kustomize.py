@@ -77,11 +77,20 @@ def _matches(obj: Object, target: Object) -> bool:
     )
 
 
-def _containers(obj: Object) -> list[Object]:
-    spec = obj.get("spec", {})
-    pod = spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec")
-    pod = pod or spec.get("template", {}).get("spec") or (spec if obj["kind"] == "Pod" else {})
-    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+def _containers(node: Any) -> list[Object]:
+    """Every entry of a ``containers``/``initContainers`` list anywhere in ``node`` — kustomize's
+    images transformer finds them at any depth (a CronJob's, a TrainingRuntime's JobSet's)."""
+    found: list[Object] = []
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name in ("containers", "initContainers") and isinstance(value, list):
+                found += [c for c in value if isinstance(c, dict)]
+            else:
+                found += _containers(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _containers(item)
+    return found
 
 
 def _set_image(obj: Object, image: Object) -> None:
