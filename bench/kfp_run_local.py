@@ -1,13 +1,13 @@
 """Overhead per task of ``selfsup pipeline run-local`` (kfp.local.SubprocessRunner) on tiny data.
 
-The same three tasks (data → pretrain → evaluate, ``tiny`` profile, same seed) run three ways,
+The same four tasks (data, mine → pretrain → evaluate, ``tiny`` profile, same seed) run three ways,
 in the same run of this script:
   * direct: the task functions called in this warm process (the stages' own work);
-  * cli: ``selfsup data prepare`` / ``pretrain`` / ``evaluate`` as three fresh processes (what
+  * cli: ``selfsup data prepare`` / ``mine`` / ``pretrain`` / ``evaluate`` as fresh processes (what
     ``dvc repro`` runs; each pays interpreter start and imports, as a KFP subprocess does);
   * run-local: the train DAG under ``kfp.local.SubprocessRunner(use_venv=False)``;
 and, to split the overhead, ``startup``: one fresh interpreter importing what a twin's
-subprocess imports (kfp's executor, torch, the three stages) and doing nothing else.
+subprocess imports (kfp's executor, torch, the stages) and doing nothing else.
 Prints median seconds of each, the overhead per task of run-local over direct and over cli, and
 the part of it left after paying process start-up (target: ≤ 1 s per task beyond the stage's own
 work). ``--out`` also writes the result JSON (the runner streams task logs to stdout).
@@ -28,15 +28,18 @@ from pathlib import Path
 
 from selfsup.config import profile_params, render_params
 from selfsup.pipeline import tasks
-from selfsup.pipeline.local import TASKS, run_local
+from selfsup.pipeline.local import LOCAL_PIPELINES, run_local
 from selfsup.pipeline.train import section_arguments
+
+TASKS = LOCAL_PIPELINES["train"][1]
 
 
 def _direct(root: Path) -> float:
     sections = section_arguments(profile_params("tiny"))
     start = time.perf_counter()
     tasks.run_data(sections["data"], root / "data")
-    tasks.run_pretrain(sections["pretrain"], root / "data", root / "model")
+    tasks.run_mine(sections["mine"], root / "mined")
+    tasks.run_pretrain(sections["pretrain"], root / "data", root / "model", root / "mined")
     tasks.run_evaluate(sections["evaluate"], root / "data", root / "model", root / "eval", None)
     return time.perf_counter() - start
 
@@ -48,6 +51,7 @@ def _cli(root: Path) -> float:
     selfsup = str(Path(sys.executable).parent / "selfsup")
     commands = [
         ["data", "prepare", "--out", str(root / "data")],
+        ["mine", "--out", str(root / "mined")],
         ["pretrain", "--data", str(root / "data"), "--out", str(root / "model")],
         ["evaluate", "--model", str(root / "model"), "--data", str(root / "data"),
          "--out", str(root / "eval")],
