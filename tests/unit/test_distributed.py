@@ -10,15 +10,18 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from conftest import random_dataset
 from typer.testing import CliRunner
 
 from selfsup.cli import app
 from selfsup.config import Params, PretrainParams, render_params
 from selfsup.errors import ConfigError
 from selfsup.losses import nt_xent
+from selfsup.mining.graph import Graph, write_graph
 from selfsup.models import ProjectionHead, build_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.train import distributed, pretrain
@@ -195,6 +198,60 @@ def test_ddp_pretrain_rank0_writes_and_resume_is_identical(
     again, _ = load_encoder(tmp_path / "resumed")
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, again.state_dict()[name]), name
+
+
+def _mined(root: Path, nodes: int = 48, edges: int = 40) -> Path:
+    """A stand-in for a ``selfsup mine`` output: random patches and random positive pairs."""
+    random_dataset(root, n_train=nodes)
+    rng = np.random.default_rng(0)
+    pairs = np.stack([rng.permutation(nodes)[:edges], rng.permutation(nodes)[:edges]], axis=1)
+    zeros = np.zeros(nodes, dtype=np.int64)
+    graph = Graph(
+        videos=["v"] * nodes,
+        frames=zeros,
+        boxes=np.zeros((nodes, 4)),
+        tracks=zeros,
+        gt_instance=zeros,
+        gt_class=zeros,
+        edges=pairs.astype(np.int64),
+        edge_types=["intra"] * edges,
+    )
+    write_graph(root, graph)
+    return root
+
+
+def _pretrain_method(rank: int, port: int, data: str, pairs: str, out: str, method: str) -> None:
+    _torchrun_env(rank, port)
+    params = PARAMS.model_copy(update={"method": method, "epochs": 1, "warmup_epochs": 0})
+    mined = Path(pairs) if method == "simclr+triplet" else None
+    sizes: list[int] = []
+    real_loss = pretrain.triplet_loss
+
+    def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
+        sizes.append(len(args[0]))
+        return real_loss(*args, **kwargs)
+
+    pretrain.triplet_loss = spy  # type: ignore[assignment]
+    metrics = pretrain.run(Path(data), params, Path(out), pairs=mined)
+    Path(f"{out}.rank{rank}.json").write_text(json.dumps({"sizes": sizes, **metrics}))
+
+
+@pytest.mark.parametrize("method", ["triplet", "simclr+triplet"])
+def test_ddp_triplet_methods_compute_one_global_loss(
+    tiny_dataset: Path, tmp_path: Path, method: str
+) -> None:
+    """Gathered pairs and node ids, the same negatives drawn on every rank: every rank reports
+    the same loss; with simclr+triplet DDP sees two forward passes before one backward."""
+    mined = _mined(tmp_path / "mined")
+    data = mined if method == "triplet" else tiny_dataset
+    out = tmp_path / "model"
+    _launch(_pretrain_method, _free_port(), str(data), str(mined), str(out), method)
+    runs = [json.loads((tmp_path / f"model.rank{r}.json").read_text()) for r in range(WORLD)]
+    assert runs[0]["loss_per_epoch"] == runs[1]["loss_per_epoch"]
+    steps = 32 // PARAMS.batch_size  # max_images: 32 images (simclr+triplet) or pairs (triplet)
+    assert runs[0]["sizes"] == [PARAMS.batch_size] * steps, "one global batch of pairs per step"
+    assert np.isfinite(runs[0]["loss_per_epoch"]).all() and runs[0]["method"] == method
+    assert load_encoder(out)[0] is not None
 
 
 def test_environment_layout_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch.distributed import _functional_collectives as collectives
 from torch import nn
+from torch.distributed import _functional_collectives as collectives
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 

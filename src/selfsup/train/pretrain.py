@@ -301,11 +301,6 @@ def run(
             f"pretrain.batch_size={params.batch_size} (global) is not divisible by the "
             f"{job.world_size} ranks of this job"
         )
-    if job.enabled and params.method == "simclr+triplet":
-        raise ConfigError(
-            "pretrain.method=simclr+triplet is not supported under torchrun yet "
-            "(two forward passes per step); use simclr or triplet"
-        )
     device = distributed.device_for(job, resolve_device(params.device))
     with distributed.process_group(job, device):
         return _run(job, device, data_dir, params, out, checkpoints, resume, pairs)
@@ -406,7 +401,7 @@ def _run(
             params,
             f"epoch {epoch + 1}/{params.epochs}",
             device,
-            _forever(pair_loader(pair_set, params, epoch, device, salt=7))
+            _forever(pair_loader(pair_set, params, epoch, device, salt=7, job=job))
             if mixed and pair_set is not None
             else None,
             torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + 13),
