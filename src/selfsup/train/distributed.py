@@ -127,7 +127,10 @@ def gather(tensor: torch.Tensor) -> torch.Tensor:
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return tensor
-    gathered: torch.Tensor = collectives.all_gather_single(tensor.contiguous(), 0, dist.group.WORLD)
+    world = dist.group.WORLD
+    if world is None:  # unreachable once initialised; narrows the type
+        raise RuntimeError("no default process group")
+    gathered: torch.Tensor = collectives.all_gather_single(tensor.contiguous(), 0, world)
     return gathered
 
 
