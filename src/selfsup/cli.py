@@ -112,23 +112,30 @@ def pretrain(
         int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
     ] = None,
 ) -> None:
-    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), or both."""
+    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), or both.
+
+    Under torchrun every rank runs this command; only rank 0 serves/pushes metrics and writes.
+    """
     from contextlib import nullcontext
 
     from selfsup.observe.metrics import serve_metrics
     from selfsup.train import pretrain as stage
+    from selfsup.train.distributed import is_main_process
 
     config = _params(params)
     train = config.pretrain
     if method is not None:
         updated = {**config.model_dump(), "pretrain": {**train.model_dump(), "method": method}}
         train = guard(lambda: validate_params(updated, "--method")).pretrain
-    scrape = serve_metrics(metrics_port, "pretrain") if metrics_port else nullcontext()
-    with scrape, _observed("pretrain") as run:
+    main = is_main_process()
+    scrape = serve_metrics(metrics_port, "pretrain") if metrics_port and main else nullcontext()
+    observed = _observed("pretrain") if main else nullcontext(StageRun())
+    with scrape, observed as run:
         result = guard(lambda: stage.run(data, train, out, checkpoints, resume, pairs))
         run.items = float(result["epochs"] * result["train_images"])
         run.metrics = result
-    _write_metrics(metrics, result)
+    if main:
+        _write_metrics(metrics, result)
 
 
 @app.command()

@@ -71,6 +71,17 @@ class AugmentParams(_Strict):
     jitter_strength: float = Field(0.5, ge=0.0, le=1.0)
     grayscale_p: float = Field(0.2, ge=0.0, le=1.0)
     blur_p: float = Field(0.0, ge=0.0, le=1.0)
+    placement: Literal["loader", "device"] = Field(
+        "loader",
+        description="loader: views made in DataLoader workers; device: uint8 images cross to the "
+        "training device and kornia makes the views there (needs backend=kornia)",
+    )
+
+    @model_validator(mode="after")
+    def _device_views_need_kornia(self) -> AugmentParams:
+        if self.placement == "device" and self.backend != "kornia":
+            raise ValueError("augment.placement=device needs augment.backend=kornia")
+        return self
 
 
 class PretrainParams(_Strict):
@@ -91,13 +102,23 @@ class PretrainParams(_Strict):
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     epochs: int = Field(5, ge=1)
     warmup_epochs: float = Field(0.25, ge=0.0)
-    batch_size: int = Field(256, ge=2)
+    batch_size: int = Field(
+        256, ge=2, description="global batch: split evenly across the ranks of a torchrun job"
+    )
     max_images: int | None = Field(
         25_600, ge=2, description="seeded subset of the train split (triplet: of the pairs)"
     )
     num_workers: int = Field(1, ge=0, description="DataLoader workers making the views")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
     augment: AugmentParams = AugmentParams()
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: autocast forward on CUDA (loss in fp32); fp32 on a CPU"
+    )
+    channels_last: bool = Field(False, description="NHWC memory format (tensor cores on GPU)")
+    compile: bool = Field(False, description="torch.compile the model (CUDA only; CPU: skipped)")
+    sync_batchnorm: bool = Field(
+        False, description="under torchrun on CUDA: BatchNorm statistics of the global batch"
+    )
     triplet_margin: float = Field(0.5, gt=0.0, le=2.0, description="m in D(a,p) - D(a,n) + m")
     triplet_weight: float = Field(1.0, gt=0.0, description="weight of the triplet term when mixed")
     seed: int = 0
@@ -215,7 +236,15 @@ PROFILES: dict[str, dict[str, Any]] = {
             "batch_size": 512,
             "num_workers": 8,
             "max_images": None,
-            "augment": {"jitter_strength": 0.5, "crop_scale_min": 0.08},
+            "augment": {
+                "jitter_strength": 0.5,
+                "crop_scale_min": 0.08,
+                "placement": "device",
+            },
+            "precision": "bf16",
+            "channels_last": True,
+            "compile": True,
+            "sync_batchnorm": True,
         },
     },
     # Tests: procedural images, a few seconds end to end.

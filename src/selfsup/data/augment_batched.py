@@ -2,8 +2,11 @@
 
 Per-image torchvision v2 pipelines pay Python and dispatch overhead on every 32×32 image; kornia
 draws one parameter tensor per batch (one crop box, flip bit, jitter factors and grayscale bit
-*per image*) and applies each op as one batched tensor call. It runs as the DataLoader's
-``collate_fn``, i.e. inside the worker processes, in parallel with the training step.
+*per image*) and applies each op as one batched tensor call. It runs either as the DataLoader's
+``collate_fn``, i.e. inside the worker processes, in parallel with the training step
+(``augment.placement=loader``), or on the training device on a batch of uint8 images that crossed
+the bus as bytes (``placement=device``, :meth:`BatchTwoViews.views`): on a GPU the augmentation
+then costs a few kernels instead of the CPU workers' time.
 """
 
 from __future__ import annotations
@@ -50,7 +53,15 @@ class BatchTwoViews:
         self.augment = kornia_simclr(size, params)
 
     def __call__(self, batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        images = torch.stack(batch).float().div_(255.0)
+        return self.views(torch.stack(batch))
+
+    def views(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two views of a uint8 [B,3,H,W] batch, on the batch's device, as floats in [0, 1].
+
+        kornia draws the random parameters on the CPU (seeded by the global torch generator, so
+        a resumed run redraws the same ones) and applies them on the images' device.
+        """
+        unit = images.float().div_(255.0)
         with torch.no_grad():
-            first, second = self.augment(images), self.augment(images)
+            first, second = self.augment(unit), self.augment(unit)
         return first.clamp_(0.0, 1.0), second.clamp_(0.0, 1.0)

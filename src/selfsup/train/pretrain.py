@@ -9,6 +9,12 @@ Determinism is per epoch: the shuffling and every augmentation draw of epoch ``e
 generators seeded with ``(seed, e)``, and the model/optimiser/schedule state is checkpointed at the
 end of each epoch. A run killed after epoch ``e`` and resumed therefore ends with the same weights
 as a run that was never interrupted (tested on CPU).
+
+Under ``torchrun`` (:mod:`selfsup.train.distributed`) every rank trains on its share of each
+global batch (``batch_size`` is global), the losses see the gathered projections of all ranks, DDP
+averages the gradients, every rank resumes from the same checkpoint, and only rank 0 writes
+checkpoints and the model directory. The GPU options (bf16, channels-last, compile, views made on
+the device) are resolved per device by :mod:`selfsup.train.accel`.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from selfsup.models import Encoder, ProjectionHead, build_encoder
 from selfsup.models.artifact import save_encoder
 from selfsup.observe.progress import StepProgress
 from selfsup.store import atomic_directory, atomic_write_json
+from selfsup.train import accel as gpu
+from selfsup.train import distributed
 from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
 from selfsup.train.lars import LARS
 from selfsup.train.pairs import PairViews, load_pairs, same_node_mask
@@ -56,6 +64,23 @@ def run_key(params: PretrainParams, data_hash: str) -> str:
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """Per-rank augmentation seeds (rank 0 keeps the single-process seed)."""
+    return seed ^ (rank << 40)
+
+
+class SimclrNet(nn.Module):
+    """Encoder then projection head: the one module DDP and ``torch.compile`` wrap."""
+
+    def __init__(self, encoder: Encoder, projector: ProjectionHead) -> None:
+        super().__init__()
+        self.encoder, self.projector = encoder, projector
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.projector(self.encoder(images))
+        return out
 
 
 def _optimizer(params: PretrainParams, modules: list[nn.Module]) -> torch.optim.Optimizer:
@@ -93,22 +118,43 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def view_loader(
-    images: torch.Tensor, params: PretrainParams, epoch: int, device: torch.device
-) -> DataLoader[Any]:
-    """Pairs of views of shuffled images; the augmentation backend decides where views are made
-    (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers."""
-    size = int(images.shape[-1])
-    generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch))
-    options: dict[str, Any] = {
-        "batch_size": params.batch_size,
-        "shuffle": True,
+def _loader_options(
+    n: int,
+    params: PretrainParams,
+    epoch: int,
+    device: torch.device,
+    job: distributed.Dist,
+    salt: int = 0,
+) -> dict[str, Any]:
+    """Shuffled, drop-last batches of this rank's share of the global batch; pinned on CUDA."""
+    seed = _epoch_seed(params.seed, epoch) + salt
+    shard = distributed.sampler(n, job, seed)
+    return {
+        "batch_size": params.batch_size // job.world_size,
+        "shuffle": shard is None,
+        "sampler": shard,
         "drop_last": True,
         "num_workers": params.num_workers,
-        "generator": generator,
+        "generator": torch.Generator().manual_seed(_rank_seed(seed, job.rank)),
         "pin_memory": device.type == "cuda",  # batches cross to the GPU asynchronously
         "persistent_workers": False,
     }
+
+
+def view_loader(
+    images: torch.Tensor,
+    params: PretrainParams,
+    epoch: int,
+    device: torch.device,
+    job: distributed.Dist = distributed.SINGLE,
+) -> DataLoader[Any]:
+    """Pairs of views of shuffled images; the augmentation backend decides where views are made
+    (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers.
+    With ``augment.placement=device`` it yields the uint8 images and the step makes the views."""
+    size = int(images.shape[-1])
+    options = _loader_options(len(images), params, epoch, device, job)
+    if params.augment.placement == "device":
+        return DataLoader(Images(images), **options)
     if params.augment.backend == "kornia":
         collate = BatchTwoViews(size, params.augment)
         return DataLoader(Images(images), collate_fn=collate, **options)
@@ -121,20 +167,15 @@ def as_unit_float(views: torch.Tensor) -> torch.Tensor:
 
 
 def pair_loader(
-    dataset: PairViews, params: PretrainParams, epoch: int, device: torch.device, salt: int = 0
+    dataset: PairViews,
+    params: PretrainParams,
+    epoch: int,
+    device: torch.device,
+    salt: int = 0,
+    job: distributed.Dist = distributed.SINGLE,
 ) -> DataLoader[Any]:
     """Shuffled batches of mined pairs (views made per image with torchvision, uint8)."""
-    generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + salt)
-    return DataLoader(
-        dataset,
-        batch_size=params.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=params.num_workers,
-        generator=generator,
-        pin_memory=device.type == "cuda",
-        persistent_workers=False,
-    )
+    return DataLoader(dataset, **_loader_options(len(dataset), params, epoch, device, job, salt))
 
 
 def _forever(loader: DataLoader[Any]) -> Iterator[Any]:
@@ -143,27 +184,48 @@ def _forever(loader: DataLoader[Any]) -> Iterator[Any]:
         yield from loader
 
 
+def _project(
+    net: nn.Module, x: torch.Tensor, device: torch.device, fast: gpu.Accel
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward a [2B,...] batch of two stacked views; fp32 projections of each half."""
+    with gpu.autocast(fast, device):
+        z = net(gpu.layout(x, fast))
+    first, second = z.float().chunk(2)
+    return first, second
+
+
 def _pair_loss(
-    encoder: Encoder,
-    projector: ProjectionHead,
+    net: nn.Module,
     batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
     params: PretrainParams,
     device: torch.device,
     generator: torch.Generator,
+    fast: gpu.Accel = gpu.EAGER,
 ) -> torch.Tensor:
-    """Triplet loss (mean over pairs) of a batch of mined pairs, negatives from the batch."""
+    """Triplet loss (mean over pairs) of a batch of mined pairs, negatives from the (gathered)
+    batch: every rank draws the same negatives from the same gathered projections."""
     view_a, view_b, node_a, node_b = batch
     x = torch.cat([view_a, view_b]).to(device, non_blocking=True).float().div_(255.0)
-    za, zb = projector(encoder(x)).chunk(2)
+    za, zb = (distributed.gather(z) for z in _project(net, x, device, fast))
+    node_a, node_b = distributed.gather(node_a.to(device)), distributed.gather(node_b.to(device))
     negatives = choose_negatives(
         za, zb, params.triplet_margin, generator, same_node_mask(node_a, node_b).to(device)
     )
     return triplet_loss(za, zb, zb[negatives], params.triplet_margin, reduction="mean")
 
 
+def _simclr_views(batch: Any, device: torch.device, views: BatchTwoViews | None) -> torch.Tensor:
+    """The step's [2B,3,H,W] float views: made on ``device`` from a uint8 batch when ``views``
+    is given (``augment.placement=device``), else the loader's two views moved there."""
+    if views is not None:
+        first, second = views.views(batch.to(device, non_blocking=True))
+        return torch.cat([first, second])
+    view1, view2 = batch
+    return as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
+
+
 def _train_epoch(
-    encoder: Encoder,
-    projector: ProjectionHead,
+    net: nn.Module,
     loader: DataLoader[Any],
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LambdaLR,
@@ -172,29 +234,33 @@ def _train_epoch(
     device: torch.device,
     pair_batches: Iterator[Any] | None,
     negatives: torch.Generator,
+    fast: gpu.Accel = gpu.EAGER,
+    views: BatchTwoViews | None = None,
+    world_size: int = 1,
 ) -> tuple[float, int]:
-    """One pass over ``loader``; returns (mean loss, images seen).
+    """One pass over ``loader``; returns (mean loss, images seen by all ranks).
 
-    ``loader`` yields image view pairs (SimCLR) or, for ``method=triplet``, mined-pair batches;
-    with ``pair_batches`` (``simclr+triplet``) each step also takes one mined-pair batch.
+    ``loader`` yields image view pairs (SimCLR; uint8 images when ``views`` makes them on the
+    device) or, for ``method=triplet``, mined-pair batches; with ``pair_batches``
+    (``simclr+triplet``) each step also takes one mined-pair batch. Losses are computed on the
+    projections gathered from all ranks (identity for one process).
     """
-    encoder.train()
-    projector.train()
+    net.train()
     total_loss, steps, seen = 0.0, 0, 0
     with StepProgress(len(loader), desc) as bar:
         started = time.perf_counter()
         for batch in loader:
             if params.method == "triplet":
-                loss = _pair_loss(encoder, projector, batch, params, device, negatives)
+                loss = _pair_loss(net, batch, params, device, negatives, fast)
+                local = len(batch[0])
             else:
-                view1, view2 = batch
-                x = as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
-                z1, z2 = projector(encoder(x)).chunk(2)
+                x = _simclr_views(batch, device, views)
+                z1, z2 = _project(net, x, device, fast)
+                z1, z2 = distributed.gather(z1), distributed.gather(z2)
                 loss = nt_xent(z1, z2, temperature=params.temperature)
+                local = x.shape[0] // 2
                 if pair_batches is not None:
-                    pair_term = _pair_loss(
-                        encoder, projector, next(pair_batches), params, device, negatives
-                    )
+                    pair_term = _pair_loss(net, next(pair_batches), params, device, negatives, fast)
                     loss = loss + params.triplet_weight * pair_term
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at {desc} step {steps}")
@@ -204,7 +270,7 @@ def _train_epoch(
             scheduler.step()
             total_loss += loss.item()
             steps += 1
-            seen += len(batch[0])
+            seen += local * world_size
             bar.step(loss=loss.item(), img_s=seen / (time.perf_counter() - started))
     return total_loss / max(steps, 1), seen
 
@@ -227,7 +293,32 @@ def run(
     ``resume`` continues only a run of exactly this training and otherwise starts afresh — which
     makes ``--resume`` safe to leave on in ``dvc.yaml``. Returns the metrics also written to
     ``out/metrics.json``: loss per epoch, images/s per epoch, wall time.
+
+    Started by ``torchrun`` (``$WORLD_SIZE`` > 1), each process trains its share of every
+    global batch in one process group; the metrics are returned on every rank, the files are
+    written by rank 0.
     """
+    job = distributed.from_env()
+    if job.enabled and params.batch_size % job.world_size:
+        raise ConfigError(
+            f"pretrain.batch_size={params.batch_size} (global) is not divisible by the "
+            f"{job.world_size} ranks of this job"
+        )
+    device = distributed.device_for(job, resolve_device(params.device))
+    with distributed.process_group(job, device):
+        return _run(job, device, data_dir, params, out, checkpoints, resume, pairs)
+
+
+def _run(
+    job: distributed.Dist,
+    device: torch.device,
+    data_dir: Path,
+    params: PretrainParams,
+    out: Path,
+    checkpoints: Path | None,
+    resume: bool,
+    pairs: Path | None,
+) -> dict[str, Any]:
     out = Path(out)
     data_manifest = read_dataset_manifest(data_dir)
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
@@ -256,11 +347,13 @@ def run(
         images = _training_images(data_dir, params)
     checkpoints = root / run_key(params, lineage)
 
-    device = resolve_device(params.device)
+    fast = gpu.resolve(params, device)
     torch.manual_seed(params.seed)
     encoder = build_encoder(params).to(device)
     projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
     projector = projector.to(device)
+    net = gpu.prepare_model(SimclrNet(encoder, projector), fast)
+    views = BatchTwoViews(int(images.shape[-1]), params.augment) if fast.device_views else None
     optimizer = _optimizer(params, [encoder, projector])
     steps_per_epoch = (
         len(pair_set) if params.method == "triplet" and pair_set is not None else len(images)
@@ -290,29 +383,34 @@ def run(
         history = state["history"]
         start_epoch = int(state["epoch"]) + 1
         log.info("resumed from %s after epoch %d", checkpoints / "last.pt", start_epoch)
+    # After loading: DDP broadcasts rank 0's weights, which equal every rank's here anyway.
+    step_net = gpu.compiled(distributed.wrap(net, job, device, params.sync_batchnorm), fast)
 
     for epoch in range(start_epoch, params.epochs):
-        torch.manual_seed(_epoch_seed(params.seed, epoch))  # augmentations when num_workers=0
+        # Augmentations drawn in this process (num_workers=0, or views made on the device).
+        torch.manual_seed(_rank_seed(_epoch_seed(params.seed, epoch), job.rank))
         started = time.perf_counter()
         loader = (
-            pair_loader(pair_set, params, epoch, device)
+            pair_loader(pair_set, params, epoch, device, job=job)
             if params.method == "triplet" and pair_set is not None
-            else view_loader(images, params, epoch, device)
+            else view_loader(images, params, epoch, device, job)
         )
         mixed = params.method == "simclr+triplet" and pair_set is not None
         loss, seen = _train_epoch(
-            encoder,
-            projector,
+            step_net,
             loader,
             optimizer,
             scheduler,
             params,
             f"epoch {epoch + 1}/{params.epochs}",
             device,
-            _forever(pair_loader(pair_set, params, epoch, device, salt=7))
+            _forever(pair_loader(pair_set, params, epoch, device, salt=7, job=job))
             if mixed and pair_set is not None
             else None,
             torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + 13),
+            fast,
+            views,
+            job.world_size,
         )
         seconds = time.perf_counter() - started
         history["loss_per_epoch"].append(loss)
@@ -321,18 +419,20 @@ def run(
         log.info(
             "epoch %d/%d loss %.4f %.0f images/s", epoch + 1, params.epochs, loss, seen / seconds
         )
-        save_checkpoint(
-            checkpoints,
-            {
-                "epoch": epoch,
-                "params": params.model_dump(),
-                "encoder": encoder.state_dict(),
-                "projector": projector.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": history,
-            },
-        )
+        if job.is_main:
+            save_checkpoint(
+                checkpoints,
+                {
+                    "epoch": epoch,
+                    "params": params.model_dump(),
+                    "encoder": encoder.state_dict(),
+                    "projector": projector.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history,
+                },
+            )
+        distributed.barrier()  # no rank runs ahead of the last checkpoint
 
     metrics: dict[str, Any] = {
         **history,
@@ -343,8 +443,12 @@ def run(
         "epochs": params.epochs,
         "train_images": len(images),
         "method": params.method,
+        "world_size": job.world_size,
         **({"mined_pairs": len(pair_set)} if pair_set is not None else {}),
     }
+    if not job.is_main:
+        distributed.barrier()  # returns once rank 0 has written the model directory
+        return metrics
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "metrics.json", metrics)
         _write_loss_csv(tmp / "loss.csv", history)
@@ -361,6 +465,7 @@ def run(
     for stale in root.iterdir():  # checkpoints of other params/data can never be resumed
         if stale != checkpoints and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
+    distributed.barrier()
     return metrics
 
 
