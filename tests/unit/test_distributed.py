@@ -40,10 +40,21 @@ PARAMS = PretrainParams(
 )
 
 
+def _single_threaded(rank: int, fn: Any, *args: Any) -> None:
+    """In a forked child: one intra-op thread before any torch work. A fork copies the parent's
+    OpenMP thread-pool state but not its threads; a child entering a parallel region with that
+    pool can hang (the parent — a pytest worker — has usually run torch on several threads by
+    now). DataLoader workers do the same."""
+    torch.set_num_threads(1)
+    fn(rank, *args)
+
+
 def _launch(fn: Any, *args: Any) -> None:
     """Run ``fn(rank, *args)`` in WORLD processes, forked (the children start with the imports
     of this one: seconds instead of a fresh interpreter importing torch each)."""
-    mp.start_processes(fn, args=args, nprocs=WORLD, join=True, start_method="fork")
+    mp.start_processes(
+        _single_threaded, args=(fn, *args), nprocs=WORLD, join=True, start_method="fork"
+    )
 
 
 def _free_port() -> int:
