@@ -68,7 +68,7 @@ def finetune(
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images), params.batch_size):
             idx = order[start : start + params.batch_size]
-            x = images[idx].to(device).float().div_(255.0)
+            x = pretrain.as_unit_float(images[idx].to(device))
             loss = F.cross_entropy(tuned(model(x)), labels[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]

@@ -12,8 +12,9 @@ Given the remaining data ``D_r`` and the forget data ``D_f`` as *images only*:
    ``d = 1 − cos(f(x), f₀(x))``: ``L_RA = Σ_i [d_r,i − log Σ_j exp(d_f,j / τ)]`` — remaining
    representations stay where they were, forget representations move away.
 
-Steps 2 and 3 alternate, one pass over ``D_f`` each per epoch (every forget batch paired with a
-random remaining batch of the same size), with separate Adam optimisers over the encoder's
+Steps 2 and 3 alternate batch by batch — one L_UE step, then one L_RA step on the same pair of
+batches, as in the authors' code — one pass over ``D_f`` per epoch (every forget batch paired with
+a random remaining batch of the same size), with separate Adam optimisers over the encoder's
 weights. The encoder stays in eval mode: BatchNorm keeps the original running statistics, so
 forget batches cannot shift them. Labels never enter this module: :func:`require_unlabelled`
 refuses anything but a bare uint8 image tensor.
@@ -33,6 +34,7 @@ from torch.nn import functional as F
 from selfsup.config import UnlearnParams
 from selfsup.errors import SelfsupError
 from selfsup.models.embed import embed
+from selfsup.train.pretrain import as_unit_float
 from selfsup.unlearn.vae import (
     RepresentationVAE,
     active_units,
@@ -116,10 +118,6 @@ class LafResult:
         }
 
 
-def _unit(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    return images.to(device).float().div_(255.0)
-
-
 def laf_unlearn(
     encoder: nn.Module,
     remaining: object,
@@ -166,40 +164,34 @@ def laf_unlearn(
 
     ue_opt = torch.optim.Adam(model.parameters(), lr=params.ue_lr)
     ra_opt = torch.optim.Adam(model.parameters(), lr=params.ra_lr)
-    ue_seconds = ra_seconds = 0.0
     n_f, n_r, size = len(forget_images), len(remaining_images), params.batch_size
+    unlearning_start = time.perf_counter()
     for _ in range(params.epochs):
-        for phase in ("ue", "ra"):
-            phase_start = time.perf_counter()
-            order = torch.randperm(n_f, generator=generator)
-            total = 0.0
-            for start in range(0, n_f, size):
-                idx_f = order[start : start + size]
-                idx_r = torch.randint(0, n_r, (len(idx_f),), generator=generator)
-                x_r = _unit(remaining_images[idx_r], device)
-                x_f = _unit(forget_images[idx_f], device)
-                if phase == "ue":
-                    loss = ue_loss(model(x_r), model(x_f), vaes["remaining"], vaes["forget"])
-                    optimizer = ue_opt
-                else:
-                    loss = ra_loss(
-                        model(x_r),
-                        f0_r[idx_r.to(device)],
-                        model(x_f),
-                        f0_f[idx_f.to(device)],
-                        params.ra_temperature,
-                    )
-                    optimizer = ra_opt
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                optimizer.step()
-                total += loss.item()
-            (result.ue_loss if phase == "ue" else result.ra_loss).append(total)
-            if phase == "ue":
-                ue_seconds += time.perf_counter() - phase_start
-            else:
-                ra_seconds += time.perf_counter() - phase_start
-    result.seconds["ue"] = ue_seconds
-    result.seconds["ra"] = ra_seconds
+        order = torch.randperm(n_f, generator=generator)
+        ue_total = ra_total = 0.0
+        for start in range(0, n_f, size):
+            idx_f = order[start : start + size]
+            idx_r = torch.randint(0, n_r, (len(idx_f),), generator=generator)
+            x_r = as_unit_float(remaining_images[idx_r].to(device))
+            x_f = as_unit_float(forget_images[idx_f].to(device))
+            ue = ue_loss(model(x_r), model(x_f), vaes["remaining"], vaes["forget"])
+            ue_opt.zero_grad(set_to_none=True)
+            ue.backward()  # type: ignore[no-untyped-call]
+            ue_opt.step()
+            ra = ra_loss(
+                model(x_r),
+                f0_r[idx_r.to(device)],
+                model(x_f),
+                f0_f[idx_f.to(device)],
+                params.ra_temperature,
+            )
+            ra_opt.zero_grad(set_to_none=True)
+            ra.backward()  # type: ignore[no-untyped-call]
+            ra_opt.step()
+            ue_total += ue.item()
+            ra_total += ra.item()
+        result.ue_loss.append(ue_total)
+        result.ra_loss.append(ra_total)
+    result.seconds["unlearning"] = time.perf_counter() - unlearning_start
     model.requires_grad_(False)
     return model, result
