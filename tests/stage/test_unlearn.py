@@ -15,12 +15,12 @@ from typer.testing import CliRunner
 from selfsup.cli import app
 from selfsup.config import PretrainParams, UnlearnParams
 from selfsup.data.shards import Split
-from selfsup.errors import SelfsupError
+from selfsup.errors import ConfigError, SelfsupError
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
 from selfsup.train import pretrain
 from selfsup.unlearn import laf, stage
-from selfsup.unlearn.head import load_head
+from selfsup.unlearn.head import load_head, save_head
 
 PRETRAIN = PretrainParams(
     convnet_width=4,
@@ -164,3 +164,24 @@ def test_cli_rejects_bad_forget_lists(
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_given_head_is_used_and_versioned(model: tuple[Path, Path], tmp_path: Path) -> None:
+    data, encoder_dir = model
+    encoder, _ = load_encoder(encoder_dir)
+    forget = _forget(tmp_path, "train/0\ntrain/5\n")
+    wrong = tmp_path / "wrong-head"
+    save_head(wrong, torch.nn.Linear(encoder.out_dim, 7))
+    params = UNLEARN.model_copy(update={"baselines": [], "plus_r": False})
+    with pytest.raises(ConfigError, match="3 classes"):
+        stage.run(encoder_dir, data, forget, params, tmp_path / "out", head_dir=wrong)
+    given = tmp_path / "head"
+    head_manifest = save_head(given, torch.nn.Linear(encoder.out_dim, 3))
+    metrics = stage.run(encoder_dir, data, forget, params, tmp_path / "out", head_dir=given)
+    assert set(metrics["methods"]) == {"laf"} and metrics["gaps_to_retrain"] == {}
+    request = json.loads((tmp_path / "out" / "request.json").read_text())
+    assert request["model_before"]["head"] == head_manifest["content_hash"]
+    assert request["ids"] == ["train/0", "train/5"] and request["method"] == "laf"
+    # without +R the served head is the given one, unchanged
+    served, _ = load_head(tmp_path / "out" / "head")
+    assert served.state_dict()["weight"].equal(load_head(given)[0].state_dict()["weight"])
