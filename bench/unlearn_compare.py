@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--forget-class", type=int, default=0)
     parser.add_argument("--pretrain-epochs", type=int, default=5)
     parser.add_argument("--laf-epochs", type=int, default=None, help="unlearn.epochs override")
+    parser.add_argument(
+        "--laf-lr", type=float, default=None, help="unlearn.ue_lr and ra_lr override"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write all metrics here")
     args = parser.parse_args()
@@ -78,6 +81,8 @@ def main() -> None:
         update = {"device": "cpu", "seed": args.seed}
         if args.laf_epochs is not None:
             update["epochs"] = args.laf_epochs
+        if args.laf_lr is not None:
+            update["ue_lr"] = update["ra_lr"] = args.laf_lr
         params = UnlearnParams().model_copy(update=update)
         metrics = stage.run(
             root / "model", root / "data", root / "forget.txt", params, root / "out"
