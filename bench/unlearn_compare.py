@@ -9,7 +9,7 @@ pretraining with the same params on the remaining images + a linear-probe head.
 
     SELFSUP_CIFAR10_ARCHIVE=/path/cifar10-jpg.tar.gz python bench/unlearn_compare.py
 
-Defaults take about 20 minutes on a shared (loaded) 2-core CPU; set OMP_NUM_THREADS=1.
+Defaults take about 16 minutes on the shared 2-core CPU (load ≈ 6); set OMP_NUM_THREADS=1.
 """
 
 from __future__ import annotations
