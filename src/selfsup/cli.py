@@ -194,6 +194,30 @@ def mine(
 
 
 @app.command()
+def unlearn(
+    model: Annotated[Path, typer.Option(help="encoder directory (from pretrain)")],
+    data: Annotated[Path, typer.Option(help="prepared dataset the encoder was trained on")],
+    forget: Annotated[
+        Path, typer.Option(help="file of sample ids to forget, one 'train/<index>' per line")
+    ],
+    out: Annotated[Path, typer.Option(help="output: unlearned encoder, head, request record")],
+    head: Annotated[
+        Path | None, typer.Option(help="linear head directory (default: fitted on all train)")
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+    metrics: MetricsOption = None,
+) -> None:
+    """Serve a deletion request: Label-Agnostic Forgetting, audited against the baselines."""
+    from selfsup.unlearn import stage
+
+    config = _params(params)
+    with _observed("unlearn") as run:
+        result = guard(lambda: stage.run(model, data, forget, config.unlearn, out, head))
+        run.items, run.metrics = float(result["forget_count"]), result
+    _write_metrics(metrics, result)
+
+
+@app.command()
 def summary(
     metrics: Annotated[Path, typer.Argument(help="metrics JSON written by `selfsup evaluate`")],
 ) -> None:

@@ -193,6 +193,49 @@ class EvaluateParams(_Strict):
     seed: int = 0
 
 
+class UnlearnParams(_Strict):
+    """``selfsup unlearn``: Label-Agnostic Forgetting (Shen et al., ICLR 2024) + its baselines.
+
+    LAF trains two VAEs on representations (remaining / forget data), then alternates extractor
+    unlearning (L_UE, with the VAEs frozen) and representation alignment to the frozen original
+    encoder (L_RA), each with its own Adam optimiser. ``plus_r`` adds the paper's "+R" step: the
+    linear head is fine-tuned on the *labelled* remaining data (outside the label-free path).
+    The baselines run in the same stage, on the same data, each timed.
+    """
+
+    vae_hidden: int = Field(256, ge=1)
+    vae_latent: int = Field(32, ge=1)
+    vae_epochs: int = Field(10, ge=1, description="paper: ~10")
+    vae_kl_weight: float = Field(0.025, ge=0.0, description="loss = MSE + kl_weight · KL")
+    vae_lr: float = Field(1e-3, gt=0.0)
+    active_unit_threshold: float = Field(0.01, gt=0.0, description="Cov_x(E_q[z_d]) above: active")
+    epochs: int = Field(3, ge=1, description="LAF epochs, each one pass over the forget set")
+    ue_lr: float = Field(3e-5, gt=0.0, description="Adam lr of extractor unlearning (L_UE)")
+    ra_lr: float = Field(3e-5, gt=0.0, description="Adam lr of representation alignment (L_RA)")
+    ra_temperature: float = Field(1.0, gt=0.0, description="τ in log Σ_j exp(d_f,j / τ)")
+    batch_size: int = Field(128, ge=2)
+    plus_r: bool = Field(True, description='fine-tune the head on labelled remaining data ("+R")')
+    plus_r_epochs: int = Field(10, ge=1)
+    plus_r_lr: float = Field(1e-3, gt=0.0)
+    head_iterations: int = Field(
+        100, ge=1, description="L-BFGS iterations of a head fitted when --head is not given"
+    )
+    head_weight_decay: float = Field(1e-4, ge=0.0)
+    baselines: list[Literal["noop", "finetune", "retrain"]] = Field(
+        ["noop", "finetune", "retrain"], description="run in the same stage, each timed"
+    )
+    finetune_epochs: int = Field(2, ge=1, description="supervised fine-tune on remaining data")
+    finetune_lr: float = Field(1e-4, gt=0.0)
+    retrain_epochs: int | None = Field(
+        None, ge=1, description="SSL pretrain epochs of the retrain baseline; null: the model's"
+    )
+    mia_min_accuracy: float = Field(
+        0.55, ge=0.5, le=1.0, description="held-out MIA accuracy on the original model to trust it"
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+
+
 class RegistryParams(_Strict):
     """``selfsup registry``: where models are kept and the label-free promotion gate.
 
@@ -217,6 +260,7 @@ class Params(_Strict):
     pretrain: PretrainParams = PretrainParams()
     mine: MineParams = MineParams()
     evaluate: EvaluateParams = EvaluateParams()
+    unlearn: UnlearnParams = UnlearnParams()
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -260,6 +304,17 @@ PROFILES: dict[str, dict[str, Any]] = {
             "num_workers": 0,
         },
         "evaluate": {"knn_k": 5, "probe_epochs": 10, "projection_points": 32},
+        "unlearn": {
+            "vae_hidden": 16,
+            "vae_latent": 4,
+            "vae_epochs": 2,
+            "epochs": 1,
+            "batch_size": 16,
+            "plus_r_epochs": 1,
+            "head_iterations": 10,
+            "finetune_epochs": 1,
+            "retrain_epochs": 1,
+        },
         "mine": {
             "synthetic_videos": 2,
             "synthetic_frames": 30,

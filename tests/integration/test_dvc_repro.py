@@ -36,7 +36,7 @@ def clone(tmp_path: Path) -> Path:
 def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) -> None:
     _run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], clone)
     first = _run(["dvc", "repro"], clone)
-    for stage in ("data", "mine", "pretrain", "evaluate"):
+    for stage in ("data", "mine", "pretrain", "evaluate", "unlearn"):
         assert f"Running stage '{stage}'" in first
     mined = json.loads((clone / "reports/mine.json").read_text())
     assert mined["failures"] == [] and mined["nodes"] > 0 and mined["edges"]["intra"] > 0
@@ -44,6 +44,8 @@ def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) 
     assert 0.0 <= evaluation["trained"]["knn_top1"] <= 1.0
     assert (clone / "reports/evaluate/report.html").is_file()
     assert (clone / "artifacts/encoder/encoder.pt").is_file()
+    request = json.loads((clone / "artifacts/unlearned/request.json").read_text())
+    assert request["ids_count"] == 10 and request["model_after"]["encoder"]
     assert "stage" not in _run(["dvc", "status"], clone).lower().replace("pipelines are up", "")
 
     second = _run(["dvc", "repro"], clone)
