@@ -251,6 +251,14 @@ class RegistryParams(_Strict):
     )
     knn_margin: float = Field(0.005, ge=0.0, le=1.0, description="kNN top-1 gain to promote")
     rankme_margin: float = Field(0.0, ge=0.0, description="RankMe gain to promote")
+    # Deletion requests (the forget pipeline): the unlearned model replaces the champion only when
+    # its audit is close enough to retraining from scratch on the remaining data.
+    max_forget_gap: float = Field(
+        0.05, ge=0.0, le=1.0, description="deletion: forget-set accuracy minus retrain's, at most"
+    )
+    max_attack_gap: float = Field(
+        0.05, ge=0.0, le=1.0, description="deletion: attack member rate minus retrain's, at most"
+    )
 
 
 class Params(_Strict):

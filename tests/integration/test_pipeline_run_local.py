@@ -79,7 +79,7 @@ def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
         assert local_graph == (clone / "artifacts/mined" / name).read_bytes(), name
 
 
-def test_run_local_retrain_registers_and_promotes_the_first_model(tmp_path: Path) -> None:
+def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path) -> None:
     from selfsup.config import RegistryParams, profile_params
     from selfsup.pipeline.local import run_local
     from selfsup.registry.register import open_registry
@@ -91,3 +91,13 @@ def test_run_local_retrain_registers_and_promotes_the_first_model(tmp_path: Path
     manifest = json.loads((result.task_dir("pretrain") / "model/manifest.json").read_text())
     champion = open_registry(registry.uri).resolve("champion")
     assert decision["model"] == champion == "m-" + manifest["content_hash"][:16]
+
+    # forget: the champion unlearns two samples; with lenient margins the audit passes.
+    lenient = registry.model_copy(update={"max_forget_gap": 1.0, "max_attack_gap": 1.0})
+    ids = ["train/3", "train/7"]
+    served = run_local(profile_params("tiny"), tmp_path / "local", "forget", lenient, ids)
+    record = json.loads((served.task_dir("unlearn") / "request/request.json").read_text())
+    assert record["ids"] == ids and record["model_before"]["encoder"] == manifest["content_hash"]
+    forgot = served.metrics["forget-register"]
+    assert forgot["action"] == "promote" and forgot["champion_before"] == champion
+    assert open_registry(registry.uri).resolve("champion") == forgot["model"] != champion

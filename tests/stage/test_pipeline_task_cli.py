@@ -121,6 +121,46 @@ def test_tiny_chain_through_the_container_entry_point(tmp_path: Path) -> None:
     assert (decision["action"], decision["reason"]) == ("keep", "already the champion")
     assert decision["champion"] == decision["model"]
 
+    # The forget pipeline's tasks: pull the champion, unlearn two samples, evaluate, register.
+    pulled, served, checked = tmp_path / "pull", tmp_path / "unlearn", tmp_path / "evaluate-u"
+    _invoke([
+        "pull", "--params-json", json.dumps(registry), "--ref", "champion",
+        "--model", str(pulled / "model"), "--metrics", str(pulled / "metrics"),
+    ])  # fmt: skip
+    assert json.loads((pulled / "metrics").read_text())["model"] == decision["model"]
+    _invoke([
+        "unlearn", "--params-json", json.dumps(sections["unlearn"]),
+        "--forget-ids", json.dumps(["train/0", "train/5"]), "--data-hash", digest,
+        "--dataset", str(data_dir / "dataset"), "--model", str(pulled / "model"),
+        "--unlearned", str(served / "unlearned"), "--request", str(served / "request"),
+        "--metrics", str(served / "metrics"),
+    ])  # fmt: skip
+    record = json.loads((served / "request/request.json").read_text())
+    assert record["ids"] == ["train/0", "train/5"]
+    assert (served / "unlearned/encoder.pt").is_file()
+    _invoke([
+        "evaluate", "--params-json", json.dumps(sections["evaluate"]), "--data-hash", digest,
+        "--dataset", str(data_dir / "dataset"), "--model", str(served / "unlearned"),
+        "--metrics", str(checked / "metrics"), "--report", str(checked / "report"),
+        "--evaluation", str(checked / "evaluation"),
+    ])  # fmt: skip
+    lenient = {**registry, "max_forget_gap": 1.0, "max_attack_gap": 1.0}
+    forgot = tmp_path / "forget-register"
+    _invoke([
+        "forget-register", "--params-json", json.dumps(lenient),
+        "--request", str(served / "request"), "--evaluation", str(checked / "evaluation"),
+        "--metrics", str(forgot / "metrics"),
+    ])  # fmt: skip
+    promoted = json.loads((forgot / "metrics").read_text())
+    assert promoted["action"] == "promote" and promoted["audit_passed"] is True
+    assert promoted["champion_before"] == decision["model"] != promoted["champion_after"]
+    again = runner.invoke(app, [
+        "pipeline", "task", "forget-register", "--params-json", json.dumps(lenient),
+        "--request", str(served / "request"), "--evaluation", str(checked / "evaluation"),
+        "--metrics", str(tmp_path / "again"),
+    ])  # fmt: skip
+    assert again.exit_code == 2 and "serve it again" in again.output  # the champion moved on
+
 
 def test_bad_params_json_is_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(app, [

@@ -128,8 +128,9 @@ def test_gpu_count_reaches_the_compiled_request() -> None:
     assert accelerator["accelerator"]["resourceCount"] == "4"
 
 
-def test_every_task_has_requests_limits_and_retries(compiled: str) -> None:
-    spec, _ = _docs(compiled)
+@pytest.mark.parametrize("pipeline", sorted(compiling.PIPELINES))
+def test_every_task_has_requests_limits_and_retries(pipeline: str) -> None:
+    spec, _ = _docs(compiling.pipeline_yaml(pipeline))
     for name, executor in spec["deploymentSpec"]["executors"].items():
         resources = executor["container"]["resources"]
         for field in ("cpuRequest", "cpuLimit", "memoryRequest", "memoryLimit"):
@@ -144,7 +145,8 @@ def test_every_task_has_requests_limits_and_retries(compiled: str) -> None:
         for name, task in dag["tasks"].items()
         if "dag" not in components[task["componentRef"]["name"]]
     }
-    assert {"mine-shard", "pretrain"} <= set(container_tasks)  # the loop's body is included
+    if pipeline != "forget":
+        assert {"mine-shard", "pretrain"} <= set(container_tasks)  # the loop's body is included
     for name, task in container_tasks.items():
         assert task["retryPolicy"]["maxRetryCount"] >= 1, name
 
@@ -158,7 +160,9 @@ def test_downstream_cache_keys_include_the_datas_content_hash(compiled: str) -> 
         assert tasks[name]["cachingOptions"] == {"enableCache": True}
 
 
-def test_tasks_are_container_components_running_selfsup(compiled: str) -> None:
+@pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
+def test_tasks_are_container_components_running_selfsup(name: str) -> None:
+    compiled = compiling.pipeline_yaml(name)
     spec, _ = _docs(compiled)
     for name, executor in spec["deploymentSpec"]["executors"].items():
         container = executor["container"]
@@ -261,8 +265,40 @@ def test_no_secret_material_in_the_committed_yaml() -> None:
 def test_unknown_pipeline_is_a_clear_error() -> None:
     from selfsup.pipeline.errors import PipelineError
 
-    with pytest.raises(PipelineError, match="available: \\['retrain', 'train'\\]"):
-        compiling.pipeline_yaml("forget")
+    with pytest.raises(PipelineError, match="available: \\['forget', 'retrain', 'train'\\]"):
+        compiling.pipeline_yaml("deploy")
+
+
+def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit() -> None:
+    from selfsup.config import profile_params
+    from selfsup.pipeline.forget import pipeline_arguments
+
+    spec, platform = _docs(compiling.pipeline_yaml("forget"))
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"data", "pull", "unlearn", "evaluate", "forget-register"}
+    assert tasks["pull"]["inputs"]["parameters"]["ref"]["runtimeValue"]["constant"] == "champion"
+    unlearn = tasks["unlearn"]["inputs"]
+    assert unlearn["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "pull"
+    assert unlearn["parameters"]["forget_ids"] == {"componentInputParameter": "forget_ids"}
+    evaluated = tasks["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+    assert evaluated == {"outputArtifactKey": "unlearned", "producerTask": "unlearn"}
+    assert set(tasks["forget-register"]["dependentTasks"]) == {"evaluate", "unlearn"}
+    for side_effect in ("pull", "unlearn", "forget-register"):
+        assert tasks[side_effect]["cachingOptions"] == {}, side_effect
+    assert tasks["data"]["cachingOptions"] == {"enableCache": True}
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert inputs["forget_ids"]["parameterType"] == "LIST"
+    assert set(pipeline_arguments(profile_params("tiny"), ["train/1"])) == set(inputs)
+
+    executors = spec["deploymentSpec"]["executors"]
+    gpu = {n for n, ex in executors.items() if "accelerator" in ex["container"]["resources"]}
+    assert gpu == {"exec-unlearn"}
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {n for n, ex in k8s.items() if "tolerations" in ex} == {"exec-unlearn"}
+    assert {n for n, ex in k8s.items() if "secretAsEnv" in ex} == {
+        "exec-pull",
+        "exec-forget-register",
+    }
 
 
 def test_a_gpu_pool_without_gpus_is_refused() -> None:

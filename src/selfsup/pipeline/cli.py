@@ -82,6 +82,13 @@ def compile_(
             typer.echo(f"wrote {path}")
 
 
+PipelineName = Annotated[str, typer.Option("--pipeline", help="train | retrain | forget")]
+ForgetFile = Annotated[
+    Path | None,
+    typer.Option("--forget", help="forget pipeline: the request, one 'train/<index>' per line"),
+]
+
+
 @pipeline_app.command("run-local")
 def run_local(
     params: Params_ = Path("params.yaml"),
@@ -91,38 +98,54 @@ def run_local(
     metrics: Annotated[
         Path | None, typer.Option(help="write every task's metrics as JSON here")
     ] = None,
-    pipeline: Annotated[str, typer.Option("--pipeline", help="train | retrain")] = "train",
+    pipeline: PipelineName = "train",
     registry: Annotated[
         str | None,
-        typer.Option(help="retrain: the registry to register into (default ./registry)"),
+        typer.Option(help="retrain/forget: the registry to use (default ./registry)"),
     ] = None,
+    forget: ForgetFile = None,
 ) -> None:
-    """Run the train (or retrain) DAG offline with kfp.local.SubprocessRunner."""
+    """Run the train, retrain or forget DAG offline with kfp.local.SubprocessRunner."""
     from selfsup.config import RegistryParams
     from selfsup.pipeline.local import run_local as run
     from selfsup.store import atomic_write_json
+    from selfsup.unlearn.ids import request_ids
 
     config: Params = guard(lambda: load_params(params))
     gate = RegistryParams(uri=registry) if registry else None
-    result = guard(lambda: run(config, root, pipeline, gate))
+    ids = guard(lambda: request_ids(forget)) if forget is not None else None
+    result = guard(lambda: run(config, root, pipeline, gate, ids))
     if metrics is not None:
         atomic_write_json(metrics, result.metrics)
     typer.echo(f"local run finished in {result.seconds:.1f} s: {result.run_dir}")
     typer.echo(json.dumps(result.metrics["evaluate"].get("trained", {}), sort_keys=True))
+    for task in ("register", "forget-register"):
+        if task in result.metrics:
+            decision = result.metrics[task]
+            typer.echo(f"{task}: {decision['action']} {decision['model']} ({decision['reason']})")
 
 
-PipelineName = Annotated[str, typer.Option("--pipeline", help="train | retrain")]
-
-
-def _upload_target(pipeline: str, config: Params) -> tuple[str, dict[str, Any]]:
-    """The KFP pipeline name and run arguments of ``pipeline`` for ``config``."""
+def _upload_target(
+    pipeline: str, config: Params, forget: Path | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The KFP pipeline name and run arguments of ``pipeline`` for ``config`` (``forget``: the
+    deletion request's id file, required by and only by the forget pipeline)."""
+    from selfsup.pipeline import forget as forget_pipeline
     from selfsup.pipeline import retrain, train
 
+    if (pipeline == "forget") != (forget is not None):
+        typer.echo("error: --forget FILE goes with --pipeline forget, and only with it", err=True)
+        raise typer.Exit(code=2)
     if pipeline == "train":
         return train.PIPELINE_NAME, train.pipeline_arguments(config)
     if pipeline == "retrain":
         return retrain.PIPELINE_NAME, retrain.pipeline_arguments(config)
-    typer.echo(f"error: unknown pipeline {pipeline!r}; choose train or retrain", err=True)
+    if pipeline == "forget" and forget is not None:
+        from selfsup.unlearn.ids import request_ids
+
+        ids = guard(lambda: request_ids(forget))
+        return forget_pipeline.PIPELINE_NAME, forget_pipeline.pipeline_arguments(config, ids)
+    typer.echo(f"error: unknown pipeline {pipeline!r}; choose train, retrain or forget", err=True)
     raise typer.Exit(code=2)
 
 
@@ -156,11 +179,12 @@ def _upload_job(
     image: str | None,
     gpu_image: str | None,
     gpus: int,
+    forget: Path | None = None,
 ) -> Iterator[tuple[Path, str, dict[str, Any]]]:
     """What submit and schedule both upload: (the compiled package, the KFP pipeline name, the
     run arguments from ``params``), valid inside the block."""
     config: Params = guard(lambda: load_params(params))
-    pipeline_name, arguments = _upload_target(pipeline, config)
+    pipeline_name, arguments = _upload_target(pipeline, config, forget)
     with tempfile.TemporaryDirectory() as tmp:
         yield (
             _package(package, Path(tmp), image, gpu_image, gpus, pipeline),
@@ -188,14 +212,15 @@ def submit(
     gpu_image: GpuImage = None,
     gpus: Gpus = 1,
     pipeline: PipelineName = "train",
+    forget: ForgetFile = None,
 ) -> None:
-    """Upload a pipeline (train, or retrain with the promotion gate) as a new version and start
-    a run with params.yaml's values."""
+    """Upload a pipeline (train; retrain with the promotion gate; forget with a deletion
+    request) as a new version and start a run with params.yaml's values."""
     from selfsup.pipeline import client
 
     name = _version(version)
     target = client.Target(host=host, experiment=experiment, namespace=namespace)
-    with _upload_job(pipeline, params, package, image, gpu_image, gpus) as job:
+    with _upload_job(pipeline, params, package, image, gpu_image, gpus, forget) as job:
         path, pipeline_name, arguments = job
         uploaded, run_id = guard(
             lambda: client.submit(
@@ -421,4 +446,62 @@ def task_mine_merge(
     parsed = guard(lambda: parse_executor_input(executor_input))
     shard_dirs = guard(lambda: input_artifact_paths(parsed, shards_input))
     values = guard(lambda: tasks.run_mine_merge(section, shard_dirs, mined))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("pull")
+def task_pull(
+    params_json: ParamsJson,
+    ref: Annotated[str, typer.Option(help="model id or alias (champion, challenger)")],
+    model: Annotated[Path, typer.Option(help="model directory to write")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Download a model from the registry."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    values = guard(lambda: tasks.run_registry_pull(section, ref, model))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("unlearn")
+def task_unlearn(
+    params_json: ParamsJson,
+    forget_ids: Annotated[str, typer.Option(help="the request: a JSON list of 'train/<index>'")],
+    data_hash: DataHash,
+    dataset: DatasetPath,
+    model: Annotated[Path, typer.Option(help="the model directory to unlearn from")],
+    unlearned: Annotated[Path, typer.Option(help="unlearned encoder (model directory) to write")],
+    request: Annotated[Path, typer.Option(help="directory for the whole unlearn output")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Serve a deletion request: LAF + audit; write the unlearned encoder and the record."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    try:
+        ids = json.loads(forget_ids)
+    except json.JSONDecodeError as exc:
+        typer.echo(f"error: --forget-ids is not a JSON list: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_unlearn_task(section, ids, dataset, model, request, unlearned))
+    _finish(metrics, values, executor_input)
+
+
+@task_app.command("forget-register")
+def task_forget_register(
+    params_json: ParamsJson,
+    request: Annotated[Path, typer.Option(help="unlearn output directory (from unlearn)")],
+    evaluation: Annotated[Path, typer.Option(help="evaluation of the unlearned encoder")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Register the unlearned model; promote it only if the deletion audit passes."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    values = guard(lambda: tasks.run_register_unlearned(section, request, evaluation))
     _finish(metrics, values, executor_input)

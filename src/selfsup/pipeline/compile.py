@@ -14,16 +14,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from selfsup.pipeline import retrain, train
-from selfsup.pipeline.components import data, evaluate, mine, pretrain, register
+from selfsup.pipeline import forget, retrain, train
+from selfsup.pipeline.components import (
+    data,
+    evaluate,
+    forget_register,
+    mine,
+    pretrain,
+    pull,
+    register,
+    unlearn,
+)
 from selfsup.pipeline.errors import PipelineError
 from selfsup.pipeline.train import ClusterOptions
 from selfsup.store import atomic_write_bytes
 
-# name -> builder(options) of each pipeline that exists (forget waits for unlearn).
+# name -> builder(options) of each pipeline.
 PIPELINES: dict[str, Callable[[ClusterOptions], Any]] = {
     "train": lambda opts: train.build(opts),
     "retrain": lambda opts: retrain.build(opts),
+    "forget": lambda opts: forget.build(opts),
 }
 
 # name -> (builder(image), whether it runs on the GPU pool) of each stage's container component.
@@ -35,6 +45,9 @@ COMPONENTS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "pretrain": (pretrain.container, True),
     "evaluate": (evaluate.container, False),
     "register": (register.container, False),
+    "pull": (pull.container, False),
+    "unlearn": (unlearn.container, True),
+    "forget-register": (forget_register.container, False),
 }
 
 _SDK_STAMP = re.compile(r"^sdkVersion: kfp-\S+\n", re.MULTILINE)

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.config import Params, RegistryParams
-from selfsup.pipeline import retrain, train
+from selfsup.pipeline import forget, retrain, train
 from selfsup.pipeline.errors import PipelineError
 
 # pipeline -> (pipeline name, its tasks' names, in the DAG's order).
 LOCAL_PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "train": (train.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate")),
     "retrain": (retrain.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "register")),
+    "forget": (forget.PIPELINE_NAME, ("data", "pull", "unlearn", "evaluate", "forget-register")),
 }
 
 
@@ -50,24 +51,31 @@ def run_local(
     root: Path,
     pipeline: str = "train",
     registry: RegistryParams | None = None,
+    forget_ids: list[str] | None = None,
 ) -> LocalRun:
-    """Run the ``train`` (or ``retrain``: then register into ``registry``, default
-    ``./registry``) DAG on ``params`` (e.g. the tiny profile) with outputs under ``root``."""
+    """Run the ``train``, ``retrain`` (registering into ``registry``, default ``./registry``)
+    or ``forget`` (serving ``forget_ids`` on that registry's champion) DAG on ``params`` (e.g.
+    the tiny profile) with outputs under ``root``."""
     from kfp import local
 
     if pipeline not in LOCAL_PIPELINES:
         raise PipelineError(f"unknown pipeline {pipeline!r}; available: {sorted(LOCAL_PIPELINES)}")
     name, tasks = LOCAL_PIPELINES[pipeline]
-    dag = (
-        train.build_local(params) if pipeline == "train" else retrain.build_local(params, registry)
-    )
+    if pipeline == "forget" and not forget_ids:
+        raise PipelineError("the forget pipeline needs the deletion request's sample ids")
+    if pipeline == "train":
+        dag = train.build_local(params)
+    elif pipeline == "retrain":
+        dag = retrain.build_local(params, registry)
+    else:
+        dag = forget.build_local(params, registry)
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     start = time.perf_counter()
     try:
-        dag()
+        dag(forget_ids=list(forget_ids or [])) if pipeline == "forget" else dag()
     except RuntimeError as exc:  # kfp.local raises RuntimeError when a task fails
         raise PipelineError(f"local run failed: {exc}") from None
     seconds = time.perf_counter() - start

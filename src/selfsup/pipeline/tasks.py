@@ -18,7 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from selfsup.config import DataParams, EvaluateParams, MineParams, PretrainParams, RegistryParams
+from selfsup.config import (
+    DataParams,
+    EvaluateParams,
+    MineParams,
+    PretrainParams,
+    RegistryParams,
+    UnlearnParams,
+)
 from selfsup.errors import ConfigError, SelfsupError
 
 _SECTIONS: dict[str, type[BaseModel]] = {
@@ -27,6 +34,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "evaluate": EvaluateParams,
     "mine": MineParams,
     "registry": RegistryParams,
+    "unlearn": UnlearnParams,
 }
 
 
@@ -201,10 +209,9 @@ def run_register(values: Mapping[str, Any], model: Path, evaluation: Path) -> di
     """
     import os
 
-    from selfsup.registry.register import open_registry, register_and_gate
+    from selfsup.registry.register import register_and_gate
 
-    params = section_params("registry", values)
-    registry = open_registry(os.environ.get("SELFSUP_REGISTRY") or params.uri)
+    params, registry = _registry(values)
     lineage = {"source": "kubeflow", "run": os.environ.get("KFP_RUN_ID", "")}
     decision = register_and_gate(
         registry, Path(model), Path(evaluation) / "metrics.json", params, lineage
@@ -240,3 +247,77 @@ def check_data_hash(dataset: Path, expected: str) -> None:
             f"dataset {dataset} has content hash {actual}, but the task was given {expected}: "
             "the artifact changed after the data task ran; re-run the pipeline without cache"
         )
+
+
+def _registry(values: Mapping[str, Any]) -> tuple[RegistryParams, Any]:
+    """The registry section and the registry it names (``$SELFSUP_REGISTRY`` wins)."""
+    import os
+
+    from selfsup.registry.register import open_registry
+
+    params = section_params("registry", values)
+    return params, open_registry(os.environ.get("SELFSUP_REGISTRY") or params.uri)
+
+
+def run_registry_pull(values: Mapping[str, Any], ref: str, model: Path) -> dict[str, Any]:
+    """Download model ``ref`` (an id or ``champion``) from the registry into ``model``."""
+    _, registry = _registry(values)
+    model_id = registry.resolve(ref)
+    registry.pull(model_id, Path(model))
+    return {"model": model_id, "ref": ref}
+
+
+def run_unlearn(
+    values: Mapping[str, Any],
+    dataset: Path,
+    model: Path,
+    forget_ids: list[str],
+    out: Path,
+) -> dict[str, Any]:
+    """Serve the deletion request ``forget_ids`` (``train/<index>`` ids) on ``model``: the
+    unlearned encoder, head, request record and audit into ``out`` (``selfsup unlearn``)."""
+    import tempfile
+
+    from selfsup.unlearn import stage
+
+    if not isinstance(forget_ids, list) or not all(isinstance(i, str) for i in forget_ids):
+        raise ConfigError("forget_ids must be a list of sample ids such as 'train/17'")
+    with tempfile.TemporaryDirectory(prefix="selfsup-forget-") as tmp:
+        request = Path(tmp) / "forget.txt"
+        request.write_text("".join(f"{i}\n" for i in forget_ids))
+        return stage.run(
+            Path(model), Path(dataset), request, section_params("unlearn", values), Path(out)
+        )
+
+
+def run_register_unlearned(
+    values: Mapping[str, Any], unlearned: Path, evaluation: Path
+) -> dict[str, Any]:
+    """Register the unlearned encoder; promote it if the deletion audit passes."""
+    import os
+
+    from selfsup.registry.register import register_unlearned
+
+    params, registry = _registry(values)
+    lineage = {"source": "kubeflow-forget", "run": os.environ.get("KFP_RUN_ID", "")}
+    decision = register_unlearned(
+        registry, Path(unlearned), Path(evaluation) / "metrics.json", params, lineage
+    )
+    return {**decision, "promoted": decision["action"] == "promote"}
+
+
+def run_unlearn_task(
+    values: Mapping[str, Any],
+    forget_ids: list[str],
+    dataset: Path,
+    model: Path,
+    request: Path,
+    unlearned: Path,
+) -> dict[str, Any]:
+    """The ``unlearn`` task: :func:`run_unlearn` into ``request`` (the whole stage output), and
+    its encoder copied to the Model artifact ``unlearned`` (what evaluate reads)."""
+    metrics = run_unlearn(values, dataset, model, forget_ids, request)
+    if Path(unlearned).exists():
+        shutil.rmtree(unlearned)
+    shutil.copytree(Path(request) / "encoder", unlearned)
+    return metrics

@@ -44,3 +44,43 @@ def register_and_gate(
     _ensure_versioned_bucket(registry)
     record = registry.register(Path(model), metrics, lineage)
     return dict(registry.promote(record["id"], gate))
+
+
+def register_unlearned(
+    registry: Registry,
+    unlearned: Path,
+    evaluation: Path,
+    gate: RegistryParams,
+    lineage: dict[str, Any],
+) -> dict[str, Any]:
+    """Serve a deletion request in the registry: ``unlearned`` is ``selfsup unlearn``'s output
+    (``encoder/``, ``request.json``, ``metrics.json``), ``evaluation`` the unlearned encoder's
+    metrics.json. Registers the encoder with the request in its lineage; it becomes champion
+    only when it was unlearned from the champion and the audit passes
+    (:mod:`selfsup.registry.forget`). Returns the decision, with ``audit_passed``."""
+    from selfsup.registry.forget import (
+        audit_verdict,
+        check_request_matches_champion,
+        deletion_lineage,
+    )
+    from selfsup.unlearn.request import REQUEST_NAME
+
+    for path in (unlearned / REQUEST_NAME, unlearned / "metrics.json", evaluation):
+        if not path.is_file():
+            raise SelfsupError(f"{path} does not exist: run selfsup unlearn / evaluate first")
+    request = json.loads((unlearned / REQUEST_NAME).read_text())
+    audit = json.loads((unlearned / "metrics.json").read_text())
+    champion = registry.aliases().get("champion")
+    check_request_matches_champion(registry.record(champion) if champion else None, request)
+    _ensure_versioned_bucket(registry)
+    metrics = json.loads(Path(evaluation).read_text())
+    record = registry.register(
+        unlearned / "encoder", metrics, {**lineage, **deletion_lineage(request)}
+    )
+    passed, reason = audit_verdict(audit, gate)
+    if passed:
+        forced = f"deletion request {request['ids_sha256'][:12]}, {reason}"
+        decision = registry.promote(record["id"], gate, force=forced)
+    else:
+        decision = registry.reject(record["id"], reason)
+    return {**decision, "audit_passed": passed}

@@ -147,6 +147,14 @@ class Registry:
             gate=gate_info,
         )
 
+    def reject(self, ref: str, reason: str, **fields: Any) -> dict[str, Any]:
+        """Record that ``ref`` stays out of ``champion`` (it remains a registered challenger)."""
+        model_id = self.resolve(ref)
+        champion = self.aliases().get("champion")
+        return self._decide(
+            "keep", model_id, reason, champion_before=champion, champion_after=champion, **fields
+        )
+
     def rollback(self, reason: str) -> dict[str, Any]:
         """Make the previous champion champion again (the current one is demoted)."""
         aliases = self.aliases()

@@ -66,3 +66,15 @@ def read_ids(path: Path, num_train: int) -> torch.Tensor:
     if not path.is_file():
         raise ConfigError(f"forget list {path} does not exist")
     return parse_ids(path.read_text().splitlines(), num_train, where=str(path))
+
+
+def request_ids(path: Path) -> list[str]:
+    """The ids of a forget file, checked for form only (``train/<index>``, at least one): what a
+    client submits before the dataset — and so the range of valid indices — is at hand."""
+    import sys
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"forget list {path} does not exist")
+    rows = parse_ids(path.read_text().splitlines(), sys.maxsize, where=str(path))
+    return [format_id(int(i)) for i in rows]
