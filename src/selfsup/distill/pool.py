@@ -6,9 +6,10 @@ synthetic set give kernels from early to late training, which is what the distil
 serve (it will be used to train a fresh network). Each member counts its MSE steps; one that
 reaches ``max_steps`` (T) is re-initialised **and its counter reset to 0**.
 
-The reference implementation (github.com/db-Lee/selfsup_dd) re-initialises the model but does not
-reset its counter, so after its first T steps a member is re-initialised at *every* later step and
-the pool degenerates into freshly initialised networks. :meth:`ModelPool.step` resets it
+The reference implementation (github.com/db-Lee/selfsup_dd, ``model_pool.py``) re-initialises the
+model but does not reset its counter (and skips the training step when it re-initialises), so
+after its first T steps a member is re-initialised at *every* later update, never trained again,
+and the pool degenerates into freshly initialised networks. :meth:`ModelPool.step` resets it
 (tested in tests/unit/test_krr_st.py); see docs/distill.md.
 """
 
