@@ -44,6 +44,8 @@ def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) 
     assert 0.0 <= evaluation["trained"]["knn_top1"] <= 1.0
     assert (clone / "reports/evaluate/report.html").is_file()
     assert (clone / "artifacts/encoder/encoder.pt").is_file()
+    distilled = json.loads((clone / "reports/distill.json").read_text())  # the distill stage ran
+    assert distilled["num_images"] == 8 and (clone / "artifacts/distilled/images.pt").is_file()
     assert "stage" not in _run(["dvc", "status"], clone).lower().replace("pipelines are up", "")
 
     second = _run(["dvc", "repro"], clone)
