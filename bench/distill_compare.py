@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=500, help="images per arm")
     parser.add_argument("--real-images", type=int, default=5_000, help="real pool (train)")
     parser.add_argument("--outer-steps", type=int, default=100)
+    parser.add_argument("--image-lr", type=float, default=DistillParams().image_lr)
+    parser.add_argument("--target-lr", type=float, default=DistillParams().target_lr)
     parser.add_argument("--student-epochs", type=int, default=30)
     parser.add_argument("--student-batch", type=int, default=100)
     parser.add_argument("--bank-size", type=int, default=4_000, help="kNN bank / probe train")
@@ -112,6 +114,8 @@ def main() -> None:
             num_images=args.m,
             real_images=args.real_images,
             outer_steps=args.outer_steps,
+            image_lr=args.image_lr,
+            target_lr=args.target_lr,
             seed=seed,
             device="cpu",
         )
