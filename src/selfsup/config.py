@@ -173,7 +173,7 @@ class DistillParams(_Strict):
     )
     real_batch_size: int = Field(256, ge=2, description="real images per outer step")
     outer_steps: int = Field(200, ge=1)
-    image_lr: float = Field(1e-2, gt=0.0, description="Adam lr of the images (in [0,1] units)")
+    image_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the images (in [0,1] units)")
     target_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the targets")
     pool_size: int = Field(4, ge=1, description="models in the pool")
     pool_max_steps: int = Field(
