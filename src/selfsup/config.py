@@ -169,10 +169,10 @@ class DistillParams(_Strict):
 
     num_images: int = Field(500, ge=2, description="m: distilled images")
     real_images: int | None = Field(
-        10_000, ge=2, description="seeded subset of the train split the outer loss samples from"
+        5_000, ge=2, description="seeded subset of the train split the outer loss samples from"
     )
     real_batch_size: int = Field(256, ge=2, description="real images per outer step")
-    outer_steps: int = Field(200, ge=1)
+    outer_steps: int = Field(100, ge=1)
     image_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the images (in [0,1] units)")
     target_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the targets")
     pool_size: int = Field(4, ge=1, description="models in the pool")
