@@ -102,7 +102,10 @@ def pretrain(
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
     method: Annotated[
-        str | None, typer.Option(help="override pretrain.method: simclr | triplet | simclr+triplet")
+        str | None,
+        typer.Option(
+            help="override pretrain.method: simclr | triplet | simclr+triplet | distilled"
+        ),
     ] = None,
     pairs: Annotated[
         Path | None, typer.Option(help="mined dataset (selfsup mine) for simclr+triplet")
@@ -214,6 +217,24 @@ def unlearn(
     with _observed("unlearn") as run:
         result = guard(lambda: stage.run(model, data, forget, config.unlearn, out, head))
         run.items, run.metrics = float(result["forget_count"]), result
+    _write_metrics(metrics, result)
+
+
+@app.command()
+def distill(
+    model: Annotated[Path, typer.Option(help="teacher model directory (from pretrain)")],
+    data: Annotated[Path, typer.Option(help="prepared dataset directory (its train split)")],
+    out: Annotated[Path, typer.Option(help="distilled dataset directory to write")],
+    params: ParamsOption = Path("params.yaml"),
+    metrics: MetricsOption = None,
+) -> None:
+    """Distill the data into m learnt images + targets (KRR-ST); pretrain --method distilled."""
+    from selfsup.distill import stage
+
+    config = _params(params)
+    with _observed("distill") as run:
+        result = guard(lambda: stage.run(model, data, config.distill, out))
+        run.items, run.metrics = float(result["num_images"]), result
     _write_metrics(metrics, result)
 
 

@@ -87,9 +87,10 @@ class AugmentParams(_Strict):
 class PretrainParams(_Strict):
     """``selfsup pretrain``."""
 
-    method: Literal["simclr", "triplet", "simclr+triplet"] = Field(
+    method: Literal["simclr", "triplet", "simclr+triplet", "distilled"] = Field(
         "simclr",
-        description="triplet: Triplet-Siamese on mined pairs; simclr+triplet: both losses per step",
+        description="triplet: Triplet-Siamese on mined pairs; simclr+triplet: both losses per step;"
+        " distilled: MSE to the targets of a selfsup distill output",
     )
     encoder: Literal["convnet", "resnet18_cifar"] = "convnet"
     convnet_width: int = Field(32, ge=4, description="channels of the first ConvNet block")
@@ -176,6 +177,42 @@ class MineParams(_Strict):
             raise ValueError(f"min_area={self.min_area} must be below max_area={self.max_area}")
         if self.cluster_size_min > self.cluster_size_max:
             raise ValueError("cluster_size_min exceeds cluster_size_max")
+        return self
+
+
+class DistillParams(_Strict):
+    """``selfsup distill``: self-supervised dataset distillation (KRR-ST, Lee et al. 2024).
+
+    ``num_images`` synthetic images (initialised from a seeded random real subset) and their
+    targets (initialised as the teacher's features) are learnt by the kernel-ridge-regression
+    outer loss against a pool of small ConvNets; see docs/distill.md.
+    """
+
+    num_images: int = Field(500, ge=2, description="m: distilled images")
+    real_images: int | None = Field(
+        5_000, ge=2, description="seeded subset of the train split the outer loss samples from"
+    )
+    real_batch_size: int = Field(256, ge=2, description="real images per outer step")
+    outer_steps: int = Field(100, ge=1)
+    image_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the images (in [0,1] units)")
+    target_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the targets")
+    pool_size: int = Field(4, ge=1, description="models in the pool")
+    pool_max_steps: int = Field(
+        20, ge=1, description="T: a pool model is re-initialised after T MSE steps"
+    )
+    pool_lr: float = Field(1e-3, gt=0.0, description="Adam lr of the pool models' MSE steps")
+    pool_width: int = Field(16, ge=4, description="channels of the pool ConvNets' first block")
+    ridge: float = Field(1e-6, gt=0.0, description="lambda = ridge * tr(K_ss)")
+    clamp_images: bool = Field(True, description="keep images in [0, 1] after each step")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _subset_holds_a_batch(self) -> DistillParams:
+        if self.real_images is not None and self.real_images < self.real_batch_size:
+            raise ValueError(
+                f"real_images={self.real_images} is below real_batch_size={self.real_batch_size}"
+            )
         return self
 
 
@@ -269,6 +306,7 @@ class Params(_Strict):
     mine: MineParams = MineParams()
     evaluate: EvaluateParams = EvaluateParams()
     unlearn: UnlearnParams = UnlearnParams()
+    distill: DistillParams = DistillParams()
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -322,6 +360,15 @@ PROFILES: dict[str, dict[str, Any]] = {
             "head_iterations": 10,
             "finetune_epochs": 1,
             "retrain_epochs": 1,
+        },
+        "distill": {
+            "num_images": 8,
+            "real_images": 32,
+            "real_batch_size": 16,
+            "outer_steps": 4,
+            "pool_size": 2,
+            "pool_max_steps": 3,
+            "pool_width": 4,
         },
         "mine": {
             "synthetic_videos": 2,

@@ -46,6 +46,9 @@ def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) 
     assert (clone / "artifacts/encoder/encoder.pt").is_file()
     request = json.loads((clone / "artifacts/unlearned/request.json").read_text())
     assert request["ids_count"] == 10 and request["model_after"]["encoder"]
+
+    distilled = json.loads((clone / "reports/distill.json").read_text())  # the distill stage ran
+    assert distilled["num_images"] == 8 and (clone / "artifacts/distilled/images.pt").is_file()
     assert "stage" not in _run(["dvc", "status"], clone).lower().replace("pipelines are up", "")
 
     second = _run(["dvc", "repro"], clone)

@@ -3,7 +3,8 @@
 ``method``: ``simclr`` (NT-Xent on two views of each image), ``triplet`` (the Transitive
 Invariance loss on the positive pairs of a mined dataset, negatives from the batch) or
 ``simclr+triplet`` (each step adds ``triplet_weight`` × the triplet loss of a batch of mined pairs
-to the SimCLR loss of a batch of images; an epoch is one pass over the images).
+to the SimCLR loss of a batch of images; an epoch is one pass over the images), or ``distilled``
+(MSE to the targets of a ``selfsup distill`` output: :mod:`selfsup.train.distilled`).
 
 Determinism is per epoch: the shuffling and every augmentation draw of epoch ``e`` come from
 generators seeded with ``(seed, e)``, and the model/optimiser/schedule state is checkpointed at the
@@ -320,6 +321,12 @@ def _run(
     pairs: Path | None,
 ) -> dict[str, Any]:
     out = Path(out)
+    if params.method == "distilled":  # a selfsup distill output, not a dataset: own loop
+        if pairs is not None:
+            raise ConfigError("--pairs is only used by pretrain.method=simclr+triplet")
+        from selfsup.train import distilled
+
+        return distilled.run(data_dir, params, out)
     data_manifest = read_dataset_manifest(data_dir)
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     lineage = data_manifest["content_hash"]
