@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from fixtures.repo_copy import git_repo_copy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,6 +74,11 @@ def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
     assert local_manifest["content_hash"] == dvc_manifest["content_hash"]
     assert (run_dir / "data/content_hash").read_text() == dvc_manifest["content_hash"]
     assert (run_dir / "evaluate/report").read_text().startswith("<!DOCTYPE html>")
+    # distill: the same learnt images and targets as the dvc stage's.
+    for name in ("images.pt", "targets.pt"):
+        local_tensor = torch.load(run_dir / "distill/distilled" / name, weights_only=True)
+        dvc_tensor = torch.load(clone / "artifacts/distilled" / name, weights_only=True)
+        assert torch.equal(local_tensor, dvc_tensor), name
     # mine: the local twin (every shard, then the merge) gives the dvc stage's graph.
     for name in ("graph/nodes.csv", "graph/edges.csv"):
         local_graph = (run_dir / "mine/mined" / name).read_bytes()

@@ -17,7 +17,7 @@ from selfsup.pipeline.task_settings import never_cache, use_secret_env
 from selfsup.pipeline.train import ClusterOptions
 
 REPO = Path(__file__).resolve().parents[2]
-GPU_EXECUTORS = {"exec-pretrain"}  # the tasks that must run on the GPU pool
+GPU_EXECUTORS = {"exec-pretrain", "exec-distill"}  # the tasks that must run on the GPU pool
 S3_EXECUTORS = {"exec-mine-shard"}  # the train DAG's tasks that read the S3 store (videos)
 MINE_TASKS = {"mine-plan", "for-loop-1", "mine-merge"}
 
@@ -202,9 +202,9 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
 
     spec, _ = _docs(compiled)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    # Every params section is a pipeline parameter, except unlearn's (deletion requests are
-    # served by the forget pipeline) and distill's (not in the train DAG yet).
-    not_in_pipeline = {"unlearn", "distill"}
+    # Every params section is a pipeline parameter, except unlearn's: deletion requests are
+    # served by the forget pipeline.
+    not_in_pipeline = {"unlearn"}
     assert set(inputs) == {
         f"{section}_params" for section in Params.model_fields if section not in not_in_pipeline
     }

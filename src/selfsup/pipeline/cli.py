@@ -505,3 +505,22 @@ def task_forget_register(
     section = _section(params_json)
     values = guard(lambda: tasks.run_register_unlearned(section, request, evaluation))
     _finish(metrics, values, executor_input)
+
+
+@task_app.command("distill")
+def task_distill(
+    params_json: ParamsJson,
+    data_hash: DataHash,
+    dataset: DatasetPath,
+    model: Annotated[Path, typer.Option(help="teacher model directory (from pretrain)")],
+    distilled: Annotated[Path, typer.Option(help="distilled dataset directory to write")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Distill the dataset with the encoder as teacher (KRR-ST)."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_distill(section, dataset, model, distilled))
+    _finish(metrics, values, executor_input)

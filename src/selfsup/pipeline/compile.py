@@ -17,6 +17,7 @@ from typing import Any
 from selfsup.pipeline import forget, retrain, train
 from selfsup.pipeline.components import (
     data,
+    distill,
     evaluate,
     forget_register,
     mine,
@@ -44,6 +45,7 @@ COMPONENTS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "mine-merge": (mine.merge_container, False),
     "pretrain": (pretrain.container, True),
     "evaluate": (evaluate.container, False),
+    "distill": (distill.container, True),
     "register": (register.container, False),
     "pull": (pull.container, False),
     "unlearn": (unlearn.container, True),

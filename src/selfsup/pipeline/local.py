@@ -20,7 +20,7 @@ from selfsup.pipeline.errors import PipelineError
 
 # pipeline -> (pipeline name, its tasks' names, in the DAG's order).
 LOCAL_PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "train": (train.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate")),
+    "train": (train.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "distill")),
     "retrain": (retrain.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "register")),
     "forget": (forget.PIPELINE_NAME, ("data", "pull", "unlearn", "evaluate", "forget-register")),
 }

@@ -22,6 +22,8 @@ from selfsup.pipeline.train import (
 )
 
 PIPELINE_NAME = "selfsup-retrain"
+# The params.yaml sections it takes (the train DAG without distill).
+SECTIONS = ("data", "mine", "pretrain", "evaluate")
 # The cluster's registry: the MinIO of k8s/base (in-cluster DNS), a versioned bucket.
 CLUSTER_REGISTRY = RegistryParams(uri="s3://selfsup/registry")
 DESCRIPTION = "selfsup: data -> pretrain (GPU pool) -> evaluate -> register (promotion gate)"
@@ -97,6 +99,6 @@ def pipeline_arguments(
 ) -> dict[str, dict[str, Any]]:
     """The run arguments of ``retrain``: the train sections plus the registry and its gate."""
     return {
-        **train.pipeline_arguments(params),
+        **train.pipeline_arguments(params, SECTIONS),
         "registry_params": registry.model_dump(mode="json"),
     }

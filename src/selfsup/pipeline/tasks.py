@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from selfsup.config import (
     DataParams,
+    DistillParams,
     EvaluateParams,
     MineParams,
     PretrainParams,
@@ -35,6 +36,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "mine": MineParams,
     "registry": RegistryParams,
     "unlearn": UnlearnParams,
+    "distill": DistillParams,
 }
 
 
@@ -167,6 +169,15 @@ def run_evaluate(
         Path(report).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(evaluation) / "report.html", report)
     return metrics
+
+
+def run_distill(
+    values: Mapping[str, Any], dataset: Path, model: Path, distilled: Path
+) -> dict[str, Any]:
+    """Distill ``dataset`` with the encoder ``model`` as teacher into ``distilled`` (KRR-ST)."""
+    from selfsup.distill import stage
+
+    return stage.run(Path(model), Path(dataset), section_params("distill", values), Path(distilled))
 
 
 def confusion_metadata(evaluation: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The ``train`` pipeline: data, mine (over video shards) → pretrain (GPU pool) → evaluate.
+"""The ``train`` pipeline: data, mine (over video shards) → pretrain (GPU) → evaluate, distill.
 
 The same DAG function builds the cluster pipeline (container components, resources, retries, GPU
 pool) and the offline one (local twins, which the subprocess runner runs without any of the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfsup.config import Params
-from selfsup.pipeline.components import data, evaluate, mine, pretrain
+from selfsup.pipeline.components import data, distill, evaluate, mine, pretrain
 from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
 from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
 from selfsup.pipeline.task_settings import (
@@ -27,8 +27,8 @@ from selfsup.pipeline.task_settings import (
 from selfsup.pipeline.tasks import NULLS_KEY
 
 PIPELINE_NAME = "selfsup-train"
-# The params.yaml sections this DAG takes as parameters.
-SECTIONS = ("data", "mine", "pretrain", "evaluate")
+# The params.yaml sections this DAG takes as parameters (retrain: all but distill).
+SECTIONS = ("data", "mine", "pretrain", "evaluate", "distill")
 DESCRIPTION = (
     "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> evaluate"
 )
@@ -77,6 +77,7 @@ class StageOps:
     mine_merge: Any
     pretrain: Any
     evaluate: Any
+    distill: Any
 
     @classmethod
     def for_cluster(cls, opts: ClusterOptions) -> "StageOps":
@@ -87,6 +88,7 @@ class StageOps:
             mine_merge=mine.merge_container(opts.image),
             pretrain=pretrain.container(opts.gpu_image if opts.gpu else opts.image),
             evaluate=evaluate.container(opts.image),
+            distill=distill.container(opts.gpu_image if opts.gpu else opts.image),
         )
 
 
@@ -143,6 +145,22 @@ def add_train_tasks(
     return prepared, trained, evaluated
 
 
+def add_distill_task(
+    ops: StageOps, opts: ClusterOptions, distill_params: Any, prepared: Any, trained: Any
+) -> Any:
+    """distill (GPU pool) with the freshly trained encoder as teacher."""
+    distilled = ops.distill(
+        distill_params=distill_params,
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+        model=trained.outputs["model"],
+    ).set_display_name("distill")
+    apply_retry(apply_resources(distilled, distill.RESOURCES), opts.retry)
+    if opts.gpu is not None:
+        use_gpu_pool(distilled, opts.gpu)
+    return distilled
+
+
 def build(options: ClusterOptions | None = None, defaults: Params | None = None) -> Any:
     """The ``train`` pipeline for the cluster (container components), as a KFP pipeline."""
     from kfp import dsl
@@ -157,8 +175,12 @@ def build(options: ClusterOptions | None = None, defaults: Params | None = None)
         mine_params: dict[str, Any] = values["mine"],
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
+        distill_params: dict[str, Any] = values["distill"],
     ) -> None:
-        add_train_tasks(ops, opts, data_params, mine_params, pretrain_params, evaluate_params)
+        prepared, trained, _ = add_train_tasks(
+            ops, opts, data_params, mine_params, pretrain_params, evaluate_params
+        )
+        add_distill_task(ops, opts, distill_params, prepared, trained)
 
     return train
 
@@ -196,16 +218,28 @@ def build_local(defaults: Params | None = None) -> Any:
         mine_params: dict[str, Any] = values["mine"],
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
+        distill_params: dict[str, Any] = values["distill"],
     ) -> None:
-        add_local_tasks(data_params, mine_params, pretrain_params, evaluate_params)
+        prepared, trained, _ = add_local_tasks(
+            data_params, mine_params, pretrain_params, evaluate_params
+        )
+        distill.twin(
+            distill_params=distill_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+            model=trained.outputs["model"],
+        )
 
     return train_local
 
 
-def pipeline_arguments(params: Params) -> dict[str, dict[str, Any]]:
-    """The run arguments of the ``train`` pipeline for ``params`` (``<section>_params``).
+def pipeline_arguments(
+    params: Params, sections: tuple[str, ...] = SECTIONS
+) -> dict[str, dict[str, Any]]:
+    """The run arguments of the ``train`` pipeline (or of one declaring ``sections``) for
+    ``params`` (``<section>_params``).
 
     Only the sections the DAG declares: a KFP server refuses a run with unknown parameters.
     """
-    sections = section_arguments(params)
-    return {f"{section}_params": sections[section] for section in SECTIONS}
+    values = section_arguments(params)
+    return {f"{section}_params": values[section] for section in sections}
