@@ -38,7 +38,7 @@ def test_cli_ssvi_writes_checked_exports_and_honest_sizes(
     out, metrics_file = tmp_path / "compressed", tmp_path / "compress.json"
     args = ["compress", "--params", str(params), "--model", str(tiny_model)]
     args += ["--data", str(tiny_dataset), "--out", str(out), "--metrics", str(metrics_file)]
-    result = runner.invoke(app, [*args, "--density", "0.2"])
+    result = runner.invoke(app, [*args, "--method", "ssvi", "--density", "0.2"])
     assert result.exit_code == 0, result.output
 
     manifest = read_manifest(out, kind=stage.COMPRESSED_KIND)  # verifies every checksum
@@ -74,12 +74,14 @@ def test_cli_ssvi_writes_checked_exports_and_honest_sizes(
 def test_int8_ships_torchscript_and_refuses_a_density(
     tiny_dataset: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
-    params = profile_params("tiny").compress.model_copy(update={"method": "int8", "density": 1.0})
+    params = profile_params("tiny").compress  # the default method: ssvi+int8 at density 0.2
+    assert params.method == "ssvi+int8"
     metrics = stage.run(tiny_model, tiny_dataset, params, tmp_path / "int8")
     manifest = read_manifest(tmp_path / "int8", kind=stage.COMPRESSED_KIND)
     assert set(manifest["files"]) == {"model.torchscript.pt", "weights.packed", "metrics.json"}
     assert manifest["deployable"] == "model.torchscript.pt"
-    assert metrics["compression_ratio"] > 3 and metrics["fidelity_cosine"] > 0.9
+    assert metrics["compression_ratio"] > 5 and 0.0 < metrics["fidelity_cosine"] <= 1.0 + 1e-6
+    assert abs(metrics["density"] - 0.2) < 1e-3
 
     path = tmp_path / "params.yaml"
     runner.invoke(app, ["params", "write", "--profile", "tiny", "--out", str(path)])
