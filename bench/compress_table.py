@@ -12,8 +12,8 @@ models run on dense kernels (unstructured sparsity does not speed them up). Size
     OMP_NUM_THREADS=1 python bench/compress_table.py --model artifacts/bench/encoder \
         --data artifacts/bench/data [--steps 150] [--densities 0.5 0.2 0.1 0.05] [--out FILE]
 
-About 15-20 minutes on the shared 2-core machine with the defaults (10k train / 2k test images,
-a width-32 ConvNet, 150 fine-tuning steps of batch 128 per pruned model).
+Measured: 7-8 minutes on the shared 2-core machine with the defaults (10k train / 2k test images,
+a width-32 ConvNet, 150 fine-tuning steps of batch 128 per pruned model; BENCHMARKS.md).
 """
 
 from __future__ import annotations
