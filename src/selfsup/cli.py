@@ -239,6 +239,33 @@ def distill(
 
 
 @app.command()
+def compress(
+    model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
+    data: Annotated[Path, typer.Option(help="prepared dataset (unlabeled train images are used)")],
+    out: Annotated[Path, typer.Option(help="directory for the exported model + manifest")],
+    params: ParamsOption = Path("params.yaml"),
+    method: Annotated[
+        str | None,
+        typer.Option(help="override compress.method: magnitude | ssvi | int8 | <pruning>+int8"),
+    ] = None,
+    density: Annotated[float | None, typer.Option(help="override compress.density")] = None,
+    metrics: MetricsOption = None,
+) -> None:
+    """A smaller deployable encoder: pruning (magnitude, SSVI), int8, ONNX/TorchScript export."""
+    from selfsup.compress import stage
+
+    config = _params(params)
+    overrides = {k: v for k, v in (("method", method), ("density", density)) if v is not None}
+    if overrides:
+        updated = {**config.model_dump(), "compress": {**config.compress.model_dump(), **overrides}}
+        config = guard(lambda: validate_params(updated, "--method/--density"))
+    with _observed("compress") as run:
+        result = guard(lambda: stage.run(model, data, config.compress, out))
+        run.items, run.metrics = float(result["train_images"]), result
+    _write_metrics(metrics, result)
+
+
+@app.command()
 def summary(
     metrics: Annotated[Path, typer.Argument(help="metrics JSON written by `selfsup evaluate`")],
 ) -> None:

@@ -273,6 +273,50 @@ class UnlearnParams(_Strict):
     seed: int = 0
 
 
+class CompressParams(_Strict):
+    """``selfsup compress``: a smaller deployable encoder (docs/compress.md).
+
+    ``method``: ``magnitude`` (global unstructured magnitude pruning + feature distillation),
+    ``ssvi`` (sparse subspace variational inference, Li et al.), ``int8`` (static post-training
+    quantization), or a pruning method followed by int8 (``magnitude+int8``, ``ssvi+int8``).
+    Fine-tuning is label-free: the compressed encoder is fitted to the original encoder's
+    embeddings of unlabeled training images.
+    """
+
+    # Default: the smallest setting measured within 1 kNN point of the dense encoder with the
+    # int8 speed-up (BENCHMARKS.md, issue #8): SSVI at density 0.2, then int8 (≈ 11.7× smaller).
+    method: Literal["magnitude", "ssvi", "int8", "magnitude+int8", "ssvi+int8"] = "ssvi+int8"
+    density: float = Field(
+        0.2,
+        gt=0.0,
+        le=1.0,
+        description="kept share of the prunable (conv/linear, not first) weights",
+    )
+    steps: int = Field(150, ge=0, description="fine-tuning iterations (0: prune only)")
+    batch_size: int = Field(128, ge=2)
+    lr: float = Field(1e-3, gt=0.0, description="Adam learning rate of the fine-tuning")
+    max_images: int | None = Field(
+        10_000, ge=2, description="seeded subset of the train split used (labels never read)"
+    )
+    sigma_init: float = Field(1e-3, gt=0.0, description="SSVI: initial posterior std")
+    prior_sigma: float = Field(0.1, gt=0.0, description="SSVI: std of the N(0, s²) prior")
+    likelihood_sigma: float = Field(
+        0.1, gt=0.0, description="SSVI: Gaussian likelihood std, a fraction of the teacher RMS"
+    )
+    kl_warmup: float = Field(0.5, ge=0.0, le=1.0, description="SSVI: share of steps to ramp KL")
+    drop_fraction: float = Field(
+        0.3, ge=0.0, lt=1.0, description="SSVI: α, drop/grow share of active weights at t=0"
+    )
+    update_every: int = Field(25, ge=1, description="SSVI: ΔT, iterations between drop/grow")
+    update_until: float = Field(
+        0.75, gt=0.0, le=1.0, description="SSVI: drop/grow stops after this share of steps"
+    )
+    calibration_images: int = Field(512, ge=1, description="int8: unlabeled calibration images")
+    onnx_atol: float = Field(1e-4, gt=0.0, description="ONNX vs PyTorch: |a-b| ≤ atol+rtol·|b|")
+    onnx_rtol: float = Field(1e-3, ge=0.0)
+    seed: int = 0
+
+
 class RegistryParams(_Strict):
     """``selfsup registry``: where models are kept and the label-free promotion gate.
 
@@ -307,6 +351,7 @@ class Params(_Strict):
     evaluate: EvaluateParams = EvaluateParams()
     unlearn: UnlearnParams = UnlearnParams()
     distill: DistillParams = DistillParams()
+    compress: CompressParams = CompressParams()
 
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -361,6 +406,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "finetune_epochs": 1,
             "retrain_epochs": 1,
         },
+        "compress": {"steps": 6, "batch_size": 16, "update_every": 2, "calibration_images": 16},
         "distill": {
             "num_images": 8,
             "real_images": 32,
