@@ -127,3 +127,17 @@ def test_unlabeled_computes_rankme_only(tmp_path: Path) -> None:
     assert "is missing" in page  # no pretraining loss curve, and the page says so
     assert not (out / "plots").exists()
     read_manifest(out, kind="evaluation")
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_evaluate_encoder_leaves_the_encoders_mode_and_batchnorm_alone(training: bool) -> None:
+    torch.manual_seed(0)
+    encoder = build_encoder(PretrainParams(convnet_width=4)).train(training)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    images = torch.randint(0, 256, (24, 3, 32, 32), dtype=torch.uint8)
+    split = Split(images=images, labels=torch.arange(24) % 2)
+    params = EvaluateParams(knn_k=3, probe_epochs=2, batch_size=8)
+    stage.evaluate_encoder(encoder, split, split, params, labeled=True, num_classes=2)
+    assert encoder.training is training
+    for name, value in encoder.state_dict().items():  # no running-statistics update
+        assert torch.equal(value, before[name]), name

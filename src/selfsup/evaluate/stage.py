@@ -108,7 +108,9 @@ def evaluate_encoder(
     device: torch.device | None = None,
 ) -> EncoderEvaluation:
     """Embed both splits with ``encoder`` and compute every metric the data allows."""
-    runner = _OnDevice(encoder, device or _device())
+    # The wrapper takes the encoder's mode: embed() restores the mode it found, and a wrapper left
+    # in train mode would put the caller's encoder (and its BatchNorm updates) into train mode.
+    runner = _OnDevice(encoder, device or _device()).train(encoder.training)
     train_f = embed(runner, train.images, params.batch_size)
     test_f = embed(runner, test.images, params.batch_size)
     rank = rankme(
