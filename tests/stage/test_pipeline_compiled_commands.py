@@ -105,10 +105,11 @@ def test_compiled_commands_run_the_tiny_chain(tmp_path: Path) -> None:
         _run(f"mine-shard-{index}", body, spec, tmp_path, {**channels, item: index})
     collected = {"shards": [tmp_path / f"mine-shard-{i}" / "shard" for i in shards]}
     _run("mine-merge", tasks["mine-merge"], spec, tmp_path, values, collected)
-    for task in ("pretrain", "evaluate", "distill"):
+    for task in ("pretrain", "evaluate", "compress", "distill"):
         assert set(tasks[task].get("dependentTasks", [])) <= {"data", "mine-merge", "pretrain"}
         _run(task, tasks[task], spec, tmp_path, values)
     assert (tmp_path / "distill/distilled/images.pt").is_file()
+    assert (tmp_path / "compress/compressed/manifest.json").is_file()
 
     assert (tmp_path / "mine-merge/mined/graph/edges.csv").is_file()
     evaluation = json.loads((tmp_path / "evaluate/evaluation/metrics.json").read_text())

@@ -524,3 +524,22 @@ def task_distill(
     guard(lambda: tasks.check_data_hash(dataset, data_hash))
     values = guard(lambda: tasks.run_distill(section, dataset, model, distilled))
     _finish(metrics, values, executor_input)
+
+
+@task_app.command("compress")
+def task_compress(
+    params_json: ParamsJson,
+    data_hash: DataHash,
+    dataset: DatasetPath,
+    model: Annotated[Path, typer.Option(help="model directory to compress (from pretrain)")],
+    compressed: Annotated[Path, typer.Option(help="deployable model directory to write")],
+    metrics: MetricsPath,
+    executor_input: ExecutorInput = None,
+) -> None:
+    """Compress the encoder (pruning / int8) and export it."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: tasks.run_compress(section, dataset, model, compressed))
+    _finish(metrics, values, executor_input)

@@ -16,6 +16,7 @@ from typing import Any
 
 from selfsup.pipeline import forget, retrain, train
 from selfsup.pipeline.components import (
+    compress,
     data,
     distill,
     evaluate,
@@ -46,6 +47,7 @@ COMPONENTS: dict[str, tuple[Callable[[str], Any], bool]] = {
     "pretrain": (pretrain.container, True),
     "evaluate": (evaluate.container, False),
     "distill": (distill.container, True),
+    "compress": (compress.container, False),
     "register": (register.container, False),
     "pull": (pull.container, False),
     "unlearn": (unlearn.container, True),

@@ -20,7 +20,10 @@ from selfsup.pipeline.errors import PipelineError
 
 # pipeline -> (pipeline name, its tasks' names, in the DAG's order).
 LOCAL_PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "train": (train.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "distill")),
+    "train": (
+        train.PIPELINE_NAME,
+        ("data", "mine", "pretrain", "evaluate", "compress", "distill"),
+    ),
     "retrain": (retrain.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "register")),
     "forget": (forget.PIPELINE_NAME, ("data", "pull", "unlearn", "evaluate", "forget-register")),
 }

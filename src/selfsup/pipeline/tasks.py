@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from selfsup.config import (
+    CompressParams,
     DataParams,
     DistillParams,
     EvaluateParams,
@@ -37,6 +38,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "registry": RegistryParams,
     "unlearn": UnlearnParams,
     "distill": DistillParams,
+    "compress": CompressParams,
 }
 
 
@@ -178,6 +180,16 @@ def run_distill(
     from selfsup.distill import stage
 
     return stage.run(Path(model), Path(dataset), section_params("distill", values), Path(distilled))
+
+
+def run_compress(
+    values: Mapping[str, Any], dataset: Path, model: Path, compressed: Path
+) -> dict[str, Any]:
+    """Compress the encoder ``model`` (label-free, on ``dataset``'s images) into ``compressed``."""
+    from selfsup.compress import stage
+
+    params = section_params("compress", values)
+    return stage.run(Path(model), Path(dataset), params, Path(compressed))
 
 
 def confusion_metadata(evaluation: Path) -> dict[str, Any]:

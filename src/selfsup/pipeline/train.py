@@ -1,4 +1,4 @@
-"""The ``train`` pipeline: data, mine (over video shards) → pretrain (GPU) → evaluate, distill.
+"""The ``train`` pipeline: data, mine (over shards) → pretrain (GPU) → evaluate, compress, distill.
 
 The same DAG function builds the cluster pipeline (container components, resources, retries, GPU
 pool) and the offline one (local twins, which the subprocess runner runs without any of the
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfsup.config import Params
-from selfsup.pipeline.components import data, distill, evaluate, mine, pretrain
+from selfsup.pipeline.components import compress, data, distill, evaluate, mine, pretrain
 from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
 from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
 from selfsup.pipeline.task_settings import (
@@ -27,8 +27,8 @@ from selfsup.pipeline.task_settings import (
 from selfsup.pipeline.tasks import NULLS_KEY
 
 PIPELINE_NAME = "selfsup-train"
-# The params.yaml sections this DAG takes as parameters (retrain: all but distill).
-SECTIONS = ("data", "mine", "pretrain", "evaluate", "distill")
+# The params.yaml sections this DAG takes as parameters (retrain: all but distill and compress).
+SECTIONS = ("data", "mine", "pretrain", "evaluate", "distill", "compress")
 DESCRIPTION = (
     "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> evaluate"
 )
@@ -78,6 +78,7 @@ class StageOps:
     pretrain: Any
     evaluate: Any
     distill: Any
+    compress: Any
 
     @classmethod
     def for_cluster(cls, opts: ClusterOptions) -> "StageOps":
@@ -89,6 +90,7 @@ class StageOps:
             pretrain=pretrain.container(opts.gpu_image if opts.gpu else opts.image),
             evaluate=evaluate.container(opts.image),
             distill=distill.container(opts.gpu_image if opts.gpu else opts.image),
+            compress=compress.container(opts.image),
         )
 
 
@@ -145,6 +147,20 @@ def add_train_tasks(
     return prepared, trained, evaluated
 
 
+def add_compress_task(
+    ops: StageOps, opts: ClusterOptions, compress_params: Any, prepared: Any, trained: Any
+) -> Any:
+    """compress (CPU) the freshly trained encoder into the deployable one."""
+    compressed = ops.compress(
+        compress_params=compress_params,
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+        model=trained.outputs["model"],
+    ).set_display_name("compress")
+    apply_retry(apply_resources(compressed, compress.RESOURCES), opts.retry)
+    return compressed
+
+
 def add_distill_task(
     ops: StageOps, opts: ClusterOptions, distill_params: Any, prepared: Any, trained: Any
 ) -> Any:
@@ -176,10 +192,12 @@ def build(options: ClusterOptions | None = None, defaults: Params | None = None)
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
         distill_params: dict[str, Any] = values["distill"],
+        compress_params: dict[str, Any] = values["compress"],
     ) -> None:
         prepared, trained, _ = add_train_tasks(
             ops, opts, data_params, mine_params, pretrain_params, evaluate_params
         )
+        add_compress_task(ops, opts, compress_params, prepared, trained)
         add_distill_task(ops, opts, distill_params, prepared, trained)
 
     return train
@@ -219,9 +237,16 @@ def build_local(defaults: Params | None = None) -> Any:
         pretrain_params: dict[str, Any] = values["pretrain"],
         evaluate_params: dict[str, Any] = values["evaluate"],
         distill_params: dict[str, Any] = values["distill"],
+        compress_params: dict[str, Any] = values["compress"],
     ) -> None:
         prepared, trained, _ = add_local_tasks(
             data_params, mine_params, pretrain_params, evaluate_params
+        )
+        compress.twin(
+            compress_params=compress_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+            model=trained.outputs["model"],
         )
         distill.twin(
             distill_params=distill_params,
