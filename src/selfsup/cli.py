@@ -102,17 +102,22 @@ def pretrain(
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
     method: Annotated[
-        str | None, typer.Option(help="override pretrain.method: simclr | triplet | simclr+triplet")
+        str | None,
+        typer.Option(
+            help="override pretrain.method: simclr | triplet | simclr+triplet | simclr-topk"
+            " | groco | groco+mined | gsimclr"
+        ),
     ] = None,
     pairs: Annotated[
-        Path | None, typer.Option(help="mined dataset (selfsup mine) for simclr+triplet")
+        Path | None,
+        typer.Option(help="mined dataset (selfsup mine) for simclr+triplet, groco+mined"),
     ] = None,
     metrics: MetricsOption = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
     ] = None,
 ) -> None:
-    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), or both."""
+    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), both, GroCo, G-SimCLR."""
     from contextlib import nullcontext
 
     from selfsup.observe.metrics import serve_metrics

@@ -3,7 +3,9 @@
 ``method``: ``simclr`` (NT-Xent on two views of each image), ``triplet`` (the Transitive
 Invariance loss on the positive pairs of a mined dataset, negatives from the batch) or
 ``simclr+triplet`` (each step adds ``triplet_weight`` × the triplet loss of a batch of mined pairs
-to the SimCLR loss of a batch of images; an epoch is one pass over the images).
+to the SimCLR loss of a batch of images; an epoch is one pass over the images). GroCo, its
+top-k NT-Xent control, GroCo + mined graph positives and G-SimCLR batching: see docs/methods.md
+(losses in :mod:`selfsup.train.objectives`, batching in :mod:`selfsup.train.gsimclr`).
 
 Determinism is per epoch: the shuffling and every augmentation draw of epoch ``e`` come from
 generators seeded with ``(seed, e)``, and the model/optimiser/schedule state is checkpointed at the
@@ -25,21 +27,23 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from selfsup.config import PretrainParams
 from selfsup.data.augment import TwoViews, simclr_transform
 from selfsup.data.augment_batched import BatchTwoViews, Images
-from selfsup.data.shards import load_split, read_dataset_manifest
+from selfsup.data.shards import Split, load_split, read_dataset_manifest
 from selfsup.errors import ConfigError
-from selfsup.losses import choose_negatives, nt_xent, triplet_loss
+from selfsup.losses import choose_negatives, triplet_loss
 from selfsup.models import Encoder, ProjectionHead, build_encoder
 from selfsup.models.artifact import save_encoder
 from selfsup.observe.progress import StepProgress
 from selfsup.store import atomic_directory, atomic_write_json
 from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
+from selfsup.train.gsimclr import DistinctLabelBatches, pseudo_label_split
 from selfsup.train.lars import LARS
-from selfsup.train.pairs import PairViews, load_pairs, same_node_mask
+from selfsup.train.objectives import MINED_METHODS, MIXED_METHODS, mined_groco_loss, view_loss
+from selfsup.train.pairs import PairViews, graph_positive_mask, load_pairs, same_node_mask
 from selfsup.train.schedule import warmup_cosine
 
 log = logging.getLogger("selfsup.pretrain")
@@ -68,11 +72,18 @@ def _optimizer(params: PretrainParams, modules: list[nn.Module]) -> torch.optim.
     return LARS(weights, lr=lr, momentum=params.momentum, weight_decay=params.weight_decay)
 
 
+def _training_split(data_dir: Path, params: PretrainParams) -> Split:
+    split = load_split(data_dir, "train")
+    if params.max_images is not None and params.max_images < len(split):
+        order = torch.randperm(len(split), generator=torch.Generator().manual_seed(params.seed))
+        split = Split(
+            split.images[order[: params.max_images]], split.labels[order[: params.max_images]]
+        )
+    return split
+
+
 def _training_images(data_dir: Path, params: PretrainParams) -> torch.Tensor:
-    images = load_split(data_dir, "train").images
-    if params.max_images is not None and params.max_images < len(images):
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(params.seed))
-        images = images[order[: params.max_images]]
+    images = _training_split(data_dir, params).images
     if len(images) < params.batch_size:
         raise ConfigError(
             f"pretrain.batch_size={params.batch_size} exceeds the {len(images)} "
@@ -91,10 +102,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def view_loader(
-    images: torch.Tensor, params: PretrainParams, epoch: int, device: torch.device
+    images: torch.Tensor,
+    params: PretrainParams,
+    epoch: int,
+    device: torch.device,
+    batches: Sampler[list[int]] | None = None,
 ) -> DataLoader[Any]:
     """Pairs of views of shuffled images; the augmentation backend decides where views are made
-    (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers."""
+    (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers.
+    ``batches`` replaces the shuffled batches (G-SimCLR's distinct-pseudo-label batches)."""
     size = int(images.shape[-1])
     generator = torch.Generator().manual_seed(_epoch_seed(params.seed, epoch))
     options: dict[str, Any] = {
@@ -106,6 +122,10 @@ def view_loader(
         "pin_memory": device.type == "cuda",  # batches cross to the GPU asynchronously
         "persistent_workers": False,
     }
+    if batches is not None:
+        for key in ("batch_size", "shuffle", "drop_last", "generator"):
+            del options[key]
+        options["batch_sampler"] = batches
     if params.augment.backend == "kornia":
         collate = BatchTwoViews(size, params.augment)
         return DataLoader(Images(images), collate_fn=collate, **options)
@@ -143,15 +163,20 @@ def _forever(loader: DataLoader[Any]) -> Iterator[Any]:
 def _pair_loss(
     encoder: Encoder,
     projector: ProjectionHead,
-    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    batch: tuple[torch.Tensor, ...],
     params: PretrainParams,
     device: torch.device,
     generator: torch.Generator,
+    views: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Triplet loss (mean over pairs) of a batch of mined pairs, negatives from the batch."""
-    view_a, view_b, node_a, node_b = batch
+    """Triplet loss (mean over pairs) of a batch of mined pairs, negatives from the batch
+    (``groco+mined``: GroCo with graph positives, the batch's 5th element, and the step's image
+    ``views`` as extra negatives)."""
+    view_a, view_b, node_a, node_b = batch[:4]
     x = torch.cat([view_a, view_b]).to(device, non_blocking=True).float().div_(255.0)
     za, zb = projector(encoder(x)).chunk(2)
+    if params.method == "groco+mined" and views is not None:
+        return mined_groco_loss(za, zb, batch[4].to(device), views, params)
     negatives = choose_negatives(
         za, zb, params.triplet_margin, generator, same_node_mask(node_a, node_b).to(device)
     )
@@ -187,12 +212,19 @@ def _train_epoch(
                 view1, view2 = batch
                 x = as_unit_float(torch.cat([view1, view2]).to(device, non_blocking=True))
                 z1, z2 = projector(encoder(x)).chunk(2)
-                loss = nt_xent(z1, z2, temperature=params.temperature)
+                loss = view_loss(z1, z2, params)
                 if pair_batches is not None:
                     pair_term = _pair_loss(
-                        encoder, projector, next(pair_batches), params, device, negatives
+                        encoder,
+                        projector,
+                        next(pair_batches),
+                        params,
+                        device,
+                        negatives,
+                        torch.cat([z1, z2]),
                     )
-                    loss = loss + params.triplet_weight * pair_term
+                    weight = params.triplet_weight if params.method == "simclr+triplet" else 1.0
+                    loss = loss + weight * pair_term
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at {desc} step {steps}")
             optimizer.zero_grad(set_to_none=True)
@@ -230,30 +262,34 @@ def run(
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     lineage = data_manifest["content_hash"]
     pair_set: PairViews | None = None
-    if params.method != "simclr":
+    gsimclr: dict[str, Any] = {}
+    if params.method in MINED_METHODS:
         mined = data_dir if params.method == "triplet" else pairs
         if mined is None:
-            raise ConfigError("pretrain.method=simclr+triplet needs --pairs (a mined dataset)")
+            raise ConfigError(f"pretrain.method={params.method} needs --pairs (a mined dataset)")
         patches, pair_index = load_pairs(mined, params.batch_size)
+        edges = pair_index
         if params.max_images is not None and params.max_images < len(pair_index):
             # The pair budget: a seeded subset, as max_images is for images.
             order = torch.randperm(
                 len(pair_index), generator=torch.Generator().manual_seed(params.seed)
             )
             pair_index = pair_index[order[: params.max_images]]
-        if params.method == "simclr+triplet":
+        if params.method in MIXED_METHODS:
             lineage += ":" + read_dataset_manifest(mined)["content_hash"]
         images = patches if params.method == "triplet" else _training_images(data_dir, params)
         pair_set = PairViews(
             patches, pair_index, simclr_transform(patches.shape[-1], params.augment)
         )
     elif pairs is not None:
-        raise ConfigError("--pairs is only used by pretrain.method=simclr+triplet")
+        raise ConfigError(f"--pairs is only used by pretrain.method in {MIXED_METHODS}")
     else:
         images = _training_images(data_dir, params)
     checkpoints = root / run_key(params, lineage)
 
     device = resolve_device(params.device)
+    if params.method == "gsimclr":
+        pseudo, gsimclr = pseudo_label_split(_training_split(data_dir, params), params, device)
     torch.manual_seed(params.seed)
     encoder = build_encoder(params).to(device)
     projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
@@ -294,9 +330,17 @@ def run(
         loader = (
             pair_loader(pair_set, params, epoch, device)
             if params.method == "triplet" and pair_set is not None
-            else view_loader(images, params, epoch, device)
+            else view_loader(
+                images,
+                params,
+                epoch,
+                device,
+                DistinctLabelBatches(pseudo, params.batch_size, _epoch_seed(params.seed, epoch))
+                if params.method == "gsimclr"
+                else None,
+            )
         )
-        mixed = params.method == "simclr+triplet" and pair_set is not None
+        mixed = params.method in MIXED_METHODS and pair_set is not None
         loss, seen = _train_epoch(
             encoder,
             projector,
@@ -306,7 +350,9 @@ def run(
             params,
             f"epoch {epoch + 1}/{params.epochs}",
             device,
-            _forever(pair_loader(pair_set, params, epoch, device, salt=7))
+            _with_graph_positives(
+                _forever(pair_loader(pair_set, params, epoch, device, salt=7)), edges, params
+            )
             if mixed and pair_set is not None
             else None,
             torch.Generator().manual_seed(_epoch_seed(params.seed, epoch) + 13),
@@ -341,6 +387,7 @@ def run(
         "train_images": len(images),
         "method": params.method,
         **({"mined_pairs": len(pair_set)} if pair_set is not None else {}),
+        **gsimclr,
     }
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / "metrics.json", metrics)
@@ -359,6 +406,17 @@ def run(
         if stale != checkpoints and stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
     return metrics
+
+
+def _with_graph_positives(
+    batches: Iterator[Any], edges: torch.Tensor, params: PretrainParams
+) -> Iterator[Any]:
+    """``groco+mined``: each mined-pair batch gains its ``[2B,2B]`` graph-positive mask."""
+    for batch in batches:
+        if params.method == "groco+mined":
+            yield (*batch, graph_positive_mask(torch.cat([batch[2], batch[3]]), edges))
+        else:
+            yield batch
 
 
 def _write_loss_csv(path: Path, history: dict[str, list[float]]) -> None:
