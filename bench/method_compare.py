@@ -32,13 +32,30 @@ import torch
 
 from selfsup.config import EvaluateParams, PretrainParams
 from selfsup.data.shards import load_split, read_dataset_manifest
-from selfsup.evaluate.stage import evaluate_encoder
+from selfsup.evaluate.stage import evaluate_encoder, random_init_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.train import pretrain
+from selfsup.train.objectives import view_loss
 
 METHODS = ("simclr", "groco", "groco+mined", "gsimclr", "simclr+triplet", "simclr-topk")
 MINED = ("groco+mined", "simclr+triplet")
 METRICS = ("knn_top1", "linear_top1", "rankme")
+
+
+def _floor(seed: int, args: argparse.Namespace, evaluate: EvaluateParams) -> dict[str, Any]:
+    """The same scores for a randomly initialised encoder (the floor every method starts from)."""
+    train, test = load_split(args.data, "train"), load_split(args.data, "test")
+    classes = len(read_dataset_manifest(args.data)["class_names"])
+    encoder = random_init_encoder(PretrainParams(seed=seed), seed)
+    result = evaluate_encoder(encoder, train, test, evaluate, labeled=True, num_classes=classes)
+    return {
+        "method": "random-init",
+        "seed": seed,
+        "knn_top1": result.knn_top1,
+        "linear_top1": result.linear_top1,
+        "rankme": result.rankme.value,
+        "train_seconds": 0.0,
+    }
 
 
 def _run(
@@ -98,7 +115,7 @@ def _table(rows: list[dict[str, Any]], methods: list[str]) -> str:
             scale = 100.0 if k != "rankme" else 1.0
             cells.append(f"{mean * scale:.2f} ± {std * scale:.2f}")
         verdicts = []
-        if m != "simclr" and "simclr" in stats:
+        if m not in ("simclr", "random-init") and "simclr" in stats:
             for k in METRICS:
                 (a, sa), (b, sb) = stats[m][k], stats["simclr"][k]
                 if abs(a - b) <= sa + sb:
@@ -116,6 +133,27 @@ def _table(rows: list[dict[str, Any]], methods: list[str]) -> str:
     return "\n".join(lines)
 
 
+def loss_timing(batch: int = 256, dim: int = 128, repeats: int = 20) -> str:
+    """Median forward+backward ms of each method's view loss alone, in this one process."""
+    z1, z2 = (
+        torch.randn(batch, dim, requires_grad=True),
+        torch.randn(batch, dim, requires_grad=True),
+    )
+    lines = [
+        f"| loss (N={batch}, D={dim}) | fwd+bwd ms (median of {repeats}) |",
+        "|---|---|",
+    ]
+    for method in ("simclr", "simclr-topk", "groco"):
+        params = PretrainParams(method=method)  # type: ignore[arg-type]
+        times = []
+        for _ in range(repeats + 2):
+            began = time.perf_counter()
+            view_loss(z1, z2, params).backward()  # type: ignore[no-untyped-call]
+            times.append(time.perf_counter() - began)
+        lines.append(f"| {method} | {statistics.median(times[2:]) * 1000:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="prepared CIFAR-10 dataset")
@@ -123,14 +161,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-images", type=int, default=5_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--probe-epochs", type=int, default=100, help="L-BFGS iterations")
     parser.add_argument("--jsonl", type=Path, help="also append each run's row here")
     parser.add_argument("--table-from", type=Path, help="only print the table of a --jsonl file")
+    parser.add_argument("--loss-timing", action="store_true", help="only time the losses alone")
+    parser.add_argument("--floor", action="store_true", help="also score random-init encoders")
     args = parser.parse_args()
+    if args.loss_timing:
+        torch.set_num_threads(2)
+        print(loss_timing())
+        return
     if args.table_from:
         rows = [json.loads(line) for line in args.table_from.read_text().splitlines() if line]
-        print(_table(rows, [m for m in METHODS if any(r["method"] == m for r in rows)]))
+        order = ("random-init", *METHODS)
+        print(_table(rows, [m for m in order if any(r["method"] == m for r in rows)]))
         return
     if args.data is None or args.mined is None:
         parser.error("--data and --mined are required to run")
@@ -139,14 +184,18 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for seed in args.seeds:
-            for method in args.methods:
-                row = _run(method, seed, args, Path(scratch), evaluate)
+            for method in (["random-init"] if args.floor else []) + args.methods:
+                row = (
+                    _floor(seed, args, evaluate)
+                    if method == "random-init"
+                    else _run(method, seed, args, Path(scratch), evaluate)
+                )
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 if args.jsonl:
                     with args.jsonl.open("a") as f:
                         f.write(json.dumps(row) + "\n")
-    print(_table(rows, args.methods))
+    print(_table(rows, (["random-init"] if args.floor else []) + args.methods))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from selfsup.cli import app
-from selfsup.config import MineParams, PretrainParams, profile_params
+from selfsup.config import MineParams, PretrainParams, profile_params, validate_params
+from selfsup.errors import ConfigError
 from selfsup.mining import stage as mine
 from selfsup.mining.synthetic import write_synthetic_set
 from selfsup.models.artifact import load_encoder
@@ -106,7 +107,21 @@ def test_groco_with_mined_positives(tiny_dataset: Path, tmp_path: Path) -> None:
     mine.run(MineParams(source="folder", contact_pairs=2), mined, videos)
     result = _cli(tmp_path, tiny_dataset, "groco+mined", "--pairs", str(mined))
     assert result["mined_pairs"] > 0 and result["train_images"] == 32
-    with pytest.raises(Exception, match="--pairs"):
+    with pytest.raises(ConfigError, match="--pairs"):
         pretrain.run(
             tiny_dataset, PretrainParams(**{**TRAIN, "method": "groco+mined"}), tmp_path / "x"
         )
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"method": "groco", "groco_k": 15}, "groco_k=15 exceeds"),
+        ({"method": "gsimclr", "gsimclr_clusters": 4}, "gsimclr_clusters=4 is below"),
+    ],
+)
+def test_impossible_method_params_are_config_errors(update: dict[str, Any], message: str) -> None:
+    raw = profile_params("tiny").model_dump()
+    raw["pretrain"].update({**TRAIN, **update})
+    with pytest.raises(ConfigError, match=message):
+        validate_params(raw, "test")
