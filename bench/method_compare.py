@@ -123,9 +123,9 @@ def _table(rows: list[dict[str, Any]], methods: list[str]) -> str:
                 else:
                     verdicts.append("better" if a > b else "worse")
         seconds = stats[m]["train_seconds"][0]
-        lines.append(
-            f"| {m} | {' | '.join(cells)} | {seconds:.0f} | {', '.join(verdicts) or '-'} |"
-        )
+        runs = sum(r["method"] == m for r in rows)
+        verdict = ", ".join(verdicts) or "-"
+        lines.append(f"| {m} (n={runs}) | {' | '.join(cells)} | {seconds:.0f} | {verdict} |")
     nmi = [r["gsimclr_nmi"] for r in rows if "gsimclr_nmi" in r]
     if nmi:
         mean, std = _mean_std(nmi)
