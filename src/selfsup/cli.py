@@ -104,18 +104,21 @@ def pretrain(
     method: Annotated[
         str | None,
         typer.Option(
-            help="override pretrain.method: simclr | triplet | simclr+triplet | distilled"
+            help="override pretrain.method: simclr | triplet | simclr+triplet | simclr-topk"
+            " | groco | groco+mined | gsimclr | distilled"
         ),
     ] = None,
     pairs: Annotated[
-        Path | None, typer.Option(help="mined dataset (selfsup mine) for simclr+triplet")
+        Path | None,
+        typer.Option(help="mined dataset (selfsup mine) for simclr+triplet, groco+mined"),
     ] = None,
     metrics: MetricsOption = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
     ] = None,
 ) -> None:
-    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), or both.
+    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), both, GroCo, G-SimCLR,
+    or a distilled set.
 
     Under torchrun every rank runs this command; only rank 0 serves/pushes metrics and writes.
     """

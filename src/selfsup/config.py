@@ -87,9 +87,20 @@ class AugmentParams(_Strict):
 class PretrainParams(_Strict):
     """``selfsup pretrain``."""
 
-    method: Literal["simclr", "triplet", "simclr+triplet", "distilled"] = Field(
+    method: Literal[
+        "simclr",
+        "triplet",
+        "simclr+triplet",
+        "simclr-topk",
+        "groco",
+        "groco+mined",
+        "gsimclr",
+        "distilled",
+    ] = Field(
         "simclr",
         description="triplet: Triplet-Siamese on mined pairs; simclr+triplet: both losses per step;"
+        " simclr-topk: NT-Xent on the groco_k hardest negatives; groco: GroCo sorting loss;"
+        " groco+mined: GroCo plus GroCo on mined pairs; gsimclr: SimCLR, distinct pseudo-labels;"
         " distilled: MSE to the targets of a selfsup distill output",
     )
     encoder: Literal["convnet", "resnet18_cifar"] = "convnet"
@@ -122,12 +133,32 @@ class PretrainParams(_Strict):
     )
     triplet_margin: float = Field(0.5, gt=0.0, le=2.0, description="m in D(a,p) - D(a,n) + m")
     triplet_weight: float = Field(1.0, gt=0.0, description="weight of the triplet term when mixed")
+    groco_k: int = Field(10, ge=1, description="hardest negatives per anchor (groco, simclr-topk)")
+    groco_steepness: float = Field(20.0, gt=0.0, description="sorting network steepness")
+    groco_max_positives: int = Field(8, ge=1, description="positives kept per anchor (mined)")
+    groco_mined_weight: float = Field(1.0, gt=0.0, description="weight of the mined GroCo term")
+    gsimclr_ae_epochs: int = Field(5, ge=1, description="denoising autoencoder epochs")
+    gsimclr_latent: int = Field(64, ge=2, description="autoencoder code size")
+    gsimclr_noise: float = Field(0.1, ge=0.0, description="Gaussian noise std on [0,1] pixels")
+    gsimclr_clusters: int | None = Field(
+        None, ge=2, description="k-means K for pseudo-labels; null: the batch size"
+    )
     seed: int = 0
 
     @model_validator(mode="after")
     def _warmup_within_training(self) -> PretrainParams:
         if self.warmup_epochs > self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} exceeds epochs={self.epochs}")
+        if self.gsimclr_clusters is not None and self.gsimclr_clusters < self.batch_size:
+            raise ValueError(
+                f"gsimclr_clusters={self.gsimclr_clusters} is below batch_size={self.batch_size}:"
+                " a batch of distinct pseudo-labels needs at least batch_size clusters"
+            )
+        topk = self.method in ("groco", "groco+mined", "simclr-topk")
+        if topk and self.groco_k > 2 * self.batch_size - 2:
+            raise ValueError(
+                f"groco_k={self.groco_k} exceeds the 2*batch_size-2 negatives of a batch"
+            )
         return self
 
 
@@ -393,6 +424,7 @@ PROFILES: dict[str, dict[str, Any]] = {
             "warmup_epochs": 0.5,
             "batch_size": 16,
             "num_workers": 0,
+            "gsimclr_ae_epochs": 1,
         },
         "evaluate": {"knn_k": 5, "probe_epochs": 10, "projection_points": 32},
         "unlearn": {

@@ -296,3 +296,21 @@ def test_rank_shards_partition_each_global_batch() -> None:
     assert list(distributed.sampler(n, job[0], seed=7) or []) == shards[0], "same seed, same"
     assert list(distributed.sampler(n, job[0], seed=8) or []) != shards[0]
     assert distributed.sampler(n, distributed.SINGLE, seed=7) is None
+
+
+def test_shard_batches_splits_each_global_batch_between_the_ranks() -> None:
+    """G-SimCLR's global batch sampler under DDP: the ranks' step-k batches are disjoint and
+    together are the sampler's k-th batch (so no pseudo-label repeats across the global batch)."""
+    from selfsup.train.gsimclr import DistinctLabelBatches
+
+    labels = np.arange(40) % 10
+    global_batches = DistinctLabelBatches(labels, 8, seed=3)
+    job = [distributed.Dist(r, WORLD, r) for r in range(WORLD)]
+    shares = [list(distributed.shard_batches(global_batches, j)) for j in job]
+    expected = list(global_batches)
+    assert len(shares[0]) == len(shares[1]) == len(expected) == len(global_batches)
+    for k, batch in enumerate(expected):
+        assert set(shares[0][k]).isdisjoint(shares[1][k])
+        assert sorted(shares[0][k] + shares[1][k]) == sorted(batch)
+        assert len(shares[0][k]) == len(batch) // WORLD
+    assert distributed.shard_batches(global_batches, distributed.SINGLE) is global_batches

@@ -64,3 +64,31 @@ def test_rejects_bad_shapes_and_temperature() -> None:
         nt_xent(torch.randn(4, 3), torch.randn(5, 3))
     with pytest.raises(ValueError, match="temperature"):
         nt_xent(torch.randn(4, 3), torch.randn(4, 3), 0.0)
+
+
+def test_top_k_matches_a_loop_over_anchors_and_stops_the_gradient() -> None:
+    """top_k: -log(e^{s+}/(e^{s+} + Σ_{k hardest} e^{s-})) per anchor, non-anchor side detached."""
+    generator = torch.Generator().manual_seed(5)
+    z1 = torch.randn(6, 4, generator=generator, requires_grad=True)
+    z2 = torch.randn(6, 4, generator=generator, requires_grad=True)
+    k, tau = 3, 0.3
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    losses = []
+    for i in range(12):
+        partner = (i + 6) % 12
+        sims = z[i] @ z.detach().T / tau
+        negatives = torch.stack([sims[j] for j in range(12) if j not in (i, partner)])
+        hardest = negatives.topk(k).values
+        losses.append(
+            -sims[partner] + torch.logsumexp(torch.cat([sims[partner : partner + 1], hardest]), 0)
+        )
+    expected = torch.stack(losses).mean()
+    got = nt_xent(z1, z2, temperature=tau, top_k=k)
+    assert torch.allclose(got, expected, atol=1e-5)
+    g_got = torch.autograd.grad(got, [z1, z2])
+    g_exp = torch.autograd.grad(expected, [z1, z2])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g_got, g_exp, strict=True))
+    # all 2N-2 negatives: same value as plain NT-Xent (only the gradient differs)
+    assert torch.allclose(nt_xent(z1, z2, tau, top_k=10), nt_xent(z1, z2, tau), atol=1e-5)
+    with pytest.raises(ValueError, match="top_k"):
+        nt_xent(z1, z2, tau, top_k=11)

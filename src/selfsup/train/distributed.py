@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed import _functional_collectives as collectives
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
+from torch.utils.data import DistributedSampler, Sampler
 
 from selfsup.errors import ConfigError
 
@@ -175,3 +175,25 @@ def sampler(n: int, job: Dist, seed: int) -> DistributedSampler[int] | None:
         seed=seed,
         drop_last=True,
     )
+
+
+class _RankShare(Sampler[list[int]]):
+    """Every ``world_size``-th index of each global batch, from ``rank``."""
+
+    def __init__(self, batches: Sampler[list[int]], job: Dist) -> None:
+        self.batches, self.job = batches, job
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            yield list(batch)[self.job.rank :: self.job.world_size]
+
+    def __len__(self) -> int:
+        return len(self.batches)  # type: ignore[arg-type]
+
+
+def shard_batches(batches: Sampler[list[int]], job: Dist) -> Sampler[list[int]]:
+    """This rank's share of each batch of a global batch sampler (the sampler itself for one
+    process): the ranks' step-``k`` batches together are exactly the sampler's ``k``-th batch.
+    A global batch must hold a multiple of ``world_size`` items (the batch size check ensures
+    it for full batches)."""
+    return _RankShare(batches, job) if job.enabled else batches

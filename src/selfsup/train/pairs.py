@@ -49,3 +49,17 @@ def load_pairs(mined: Path, batch_size: int) -> tuple[torch.Tensor, torch.Tensor
 def same_node_mask(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``[B,B]``: True where pair j's positive is one of pair i's own nodes (not a negative)."""
     return (b[None, :] == a[:, None]) | (b[None, :] == b[:, None])
+
+
+def graph_positive_mask(nodes: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """``[B,B]``: True where batch items i and j are the same node or linked by a mined edge.
+
+    ``nodes`` are the node indices of a batch, ``edges`` the graph's ``int64 [E,2]`` pairs (either
+    direction counts). GroCo uses it as the positive set of ``groco+mined``: an anchor's mined
+    neighbours that happen to be in the batch join its group of positives.
+    """
+    nodes = nodes.long()
+    span = int(max(int(nodes.max()), int(edges.max()) if len(edges) else 0)) + 1
+    keys = torch.cat([edges[:, 0] * span + edges[:, 1], edges[:, 1] * span + edges[:, 0]])
+    linked = torch.isin(nodes[:, None] * span + nodes[None, :], keys.to(nodes.device))
+    return linked | (nodes[:, None] == nodes[None, :])

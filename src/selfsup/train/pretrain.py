@@ -4,7 +4,9 @@
 Invariance loss on the positive pairs of a mined dataset, negatives from the batch) or
 ``simclr+triplet`` (each step adds ``triplet_weight`` × the triplet loss of a batch of mined pairs
 to the SimCLR loss of a batch of images; an epoch is one pass over the images), or ``distilled``
-(MSE to the targets of a ``selfsup distill`` output: :mod:`selfsup.train.distilled`).
+(MSE to the targets of a ``selfsup distill`` output: :mod:`selfsup.train.distilled`). GroCo, its
+top-k NT-Xent control, GroCo + mined graph positives and G-SimCLR batching: see docs/methods.md
+(losses in :mod:`selfsup.train.objectives`, batching in :mod:`selfsup.train.gsimclr`).
 
 Determinism is per epoch: the shuffling and every augmentation draw of epoch ``e`` come from
 generators seeded with ``(seed, e)``, and the model/optimiser/schedule state is checkpointed at the
@@ -32,14 +34,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from selfsup.config import PretrainParams
 from selfsup.data.augment import TwoViews, simclr_transform
 from selfsup.data.augment_batched import BatchTwoViews, Images
-from selfsup.data.shards import load_split, read_dataset_manifest
+from selfsup.data.shards import Split, load_split, read_dataset_manifest
 from selfsup.errors import ConfigError
-from selfsup.losses import choose_negatives, nt_xent, triplet_loss
+from selfsup.losses import choose_negatives, triplet_loss
 from selfsup.models import Encoder, ProjectionHead, build_encoder
 from selfsup.models.artifact import save_encoder
 from selfsup.observe.progress import StepProgress
@@ -47,14 +49,13 @@ from selfsup.store import atomic_directory, atomic_write_json
 from selfsup.train import accel as gpu
 from selfsup.train import distributed
 from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
+from selfsup.train.gsimclr import DistinctLabelBatches, pseudo_label_split
 from selfsup.train.lars import LARS
-from selfsup.train.pairs import PairViews, load_pairs, same_node_mask
+from selfsup.train.objectives import MINED_METHODS, MIXED_METHODS, mined_groco_loss, view_loss
+from selfsup.train.pairs import PairViews, graph_positive_mask, load_pairs, same_node_mask
 from selfsup.train.schedule import warmup_cosine
 
 log = logging.getLogger("selfsup.pretrain")
-
-# Methods that train on ``data_dir``'s images *and* a mined dataset's pairs (``pairs``).
-MIXED_PAIR_METHODS = frozenset({"simclr+triplet"})
 
 
 def run_key(params: PretrainParams, data_hash: str) -> str:
@@ -97,11 +98,18 @@ def _optimizer(params: PretrainParams, modules: list[nn.Module]) -> torch.optim.
     return LARS(weights, lr=lr, momentum=params.momentum, weight_decay=params.weight_decay)
 
 
+def _training_split(data_dir: Path, params: PretrainParams) -> Split:
+    split = load_split(data_dir, "train")
+    if params.max_images is not None and params.max_images < len(split):
+        order = torch.randperm(len(split), generator=torch.Generator().manual_seed(params.seed))
+        split = Split(
+            split.images[order[: params.max_images]], split.labels[order[: params.max_images]]
+        )
+    return split
+
+
 def _training_images(data_dir: Path, params: PretrainParams) -> torch.Tensor:
-    images = load_split(data_dir, "train").images
-    if params.max_images is not None and params.max_images < len(images):
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(params.seed))
-        images = images[order[: params.max_images]]
+    images = _training_split(data_dir, params).images
     if len(images) < params.batch_size:
         raise ConfigError(
             f"pretrain.batch_size={params.batch_size} exceeds the {len(images)} "
@@ -148,12 +156,19 @@ def view_loader(
     epoch: int,
     device: torch.device,
     job: distributed.Dist = distributed.SINGLE,
+    batches: Sampler[list[int]] | None = None,
 ) -> DataLoader[Any]:
     """Pairs of views of shuffled images; the augmentation backend decides where views are made
     (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers.
-    With ``augment.placement=device`` it yields the uint8 images and the step makes the views."""
+    With ``augment.placement=device`` it yields the uint8 images and the step makes the views.
+    ``batches`` replaces the shuffled batches (G-SimCLR's distinct-pseudo-label batches, global;
+    each rank takes its share of every batch)."""
     size = int(images.shape[-1])
     options = _loader_options(len(images), params, epoch, device, job)
+    if batches is not None:
+        for key in ("batch_size", "shuffle", "sampler", "drop_last", "generator"):
+            del options[key]
+        options["batch_sampler"] = distributed.shard_batches(batches, job)
     if params.augment.placement == "device":
         return DataLoader(Images(images), **options)
     if params.augment.backend == "kornia":
@@ -197,18 +212,26 @@ def _project(
 
 def _pair_loss(
     net: nn.Module,
-    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    batch: tuple[torch.Tensor, ...],
     params: PretrainParams,
     device: torch.device,
     generator: torch.Generator,
     fast: gpu.Accel = gpu.EAGER,
+    views: torch.Tensor | None = None,
+    edges: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Triplet loss (mean over pairs) of a batch of mined pairs, negatives from the (gathered)
-    batch: every rank draws the same negatives from the same gathered projections."""
-    view_a, view_b, node_a, node_b = batch
+    batch: every rank draws the same negatives from the same gathered projections
+    (``groco+mined``: GroCo with the graph positives among the gathered pairs, from ``edges``,
+    and the step's gathered image ``views`` as extra negatives)."""
+    view_a, view_b, node_a, node_b = batch[:4]
     x = torch.cat([view_a, view_b]).to(device, non_blocking=True).float().div_(255.0)
     za, zb = (distributed.gather(z) for z in _project(net, x, device, fast))
     node_a, node_b = distributed.gather(node_a.to(device)), distributed.gather(node_b.to(device))
+    if params.method == "groco+mined" and views is not None and edges is not None:
+        nodes = torch.cat([node_a, node_b]).cpu()
+        positives = graph_positive_mask(nodes, edges).to(device)
+        return mined_groco_loss(za, zb, positives, views, params)
     negatives = choose_negatives(
         za, zb, params.triplet_margin, generator, same_node_mask(node_a, node_b).to(device)
     )
@@ -238,13 +261,15 @@ def _train_epoch(
     fast: gpu.Accel = gpu.EAGER,
     views: BatchTwoViews | None = None,
     world_size: int = 1,
+    edges: torch.Tensor | None = None,
 ) -> tuple[float, int]:
     """One pass over ``loader``; returns (mean loss, images seen by all ranks).
 
     ``loader`` yields image view pairs (SimCLR; uint8 images when ``views`` makes them on the
-    device) or, for ``method=triplet``, mined-pair batches; with ``pair_batches``
-    (``simclr+triplet``) each step also takes one mined-pair batch. Losses are computed on the
-    projections gathered from all ranks (identity for one process).
+    device) or, for ``method=triplet``, mined-pair batches; with ``pair_batches`` (the mixed
+    methods) each step also takes one mined-pair batch (``edges``: the mined graph, for
+    ``groco+mined``'s positives). Losses are computed on the projections gathered from all ranks
+    (identity for one process).
     """
     net.train()
     total_loss, steps, seen = 0.0, 0, 0
@@ -258,11 +283,21 @@ def _train_epoch(
                 x = _simclr_views(batch, device, views)
                 z1, z2 = _project(net, x, device, fast)
                 z1, z2 = distributed.gather(z1), distributed.gather(z2)
-                loss = nt_xent(z1, z2, temperature=params.temperature)
+                loss = view_loss(z1, z2, params)
                 local = x.shape[0] // 2
                 if pair_batches is not None:
-                    pair_term = _pair_loss(net, next(pair_batches), params, device, negatives, fast)
-                    loss = loss + params.triplet_weight * pair_term
+                    pair_term = _pair_loss(
+                        net,
+                        next(pair_batches),
+                        params,
+                        device,
+                        negatives,
+                        fast,
+                        torch.cat([z1, z2]),
+                        edges,
+                    )
+                    weight = params.triplet_weight if params.method == "simclr+triplet" else 1.0
+                    loss = loss + weight * pair_term
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at {desc} step {steps}")
             optimizer.zero_grad(set_to_none=True)
@@ -331,30 +366,35 @@ def _run(
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     lineage = data_manifest["content_hash"]
     pair_set: PairViews | None = None
-    if params.method != "simclr":
+    edges: torch.Tensor | None = None
+    gsimclr: dict[str, Any] = {}
+    if params.method in MINED_METHODS:
         mined = data_dir if params.method == "triplet" else pairs
         if mined is None:
-            raise ConfigError("pretrain.method=simclr+triplet needs --pairs (a mined dataset)")
+            raise ConfigError(f"pretrain.method={params.method} needs --pairs (a mined dataset)")
         patches, pair_index = load_pairs(mined, params.batch_size)
+        edges = pair_index
         if params.max_images is not None and params.max_images < len(pair_index):
             # The pair budget: a seeded subset, as max_images is for images.
             order = torch.randperm(
                 len(pair_index), generator=torch.Generator().manual_seed(params.seed)
             )
             pair_index = pair_index[order[: params.max_images]]
-        if params.method == "simclr+triplet":
+        if params.method in MIXED_METHODS:
             lineage += ":" + read_dataset_manifest(mined)["content_hash"]
         images = patches if params.method == "triplet" else _training_images(data_dir, params)
         pair_set = PairViews(
             patches, pair_index, simclr_transform(patches.shape[-1], params.augment)
         )
     elif pairs is not None:
-        raise ConfigError("--pairs is only used by pretrain.method=simclr+triplet")
+        raise ConfigError(f"--pairs is only used by pretrain.method in {MIXED_METHODS}")
     else:
         images = _training_images(data_dir, params)
     checkpoints = root / run_key(params, lineage)
 
     fast = gpu.resolve(params, device)
+    if params.method == "gsimclr":
+        pseudo, gsimclr = pseudo_label_split(_training_split(data_dir, params), params, device)
     torch.manual_seed(params.seed)
     encoder = build_encoder(params).to(device)
     projector = ProjectionHead(encoder.out_dim, params.projector_hidden, params.projector_out)
@@ -400,9 +440,18 @@ def _run(
         loader = (
             pair_loader(pair_set, params, epoch, device, job=job)
             if params.method == "triplet" and pair_set is not None
-            else view_loader(images, params, epoch, device, job)
+            else view_loader(
+                images,
+                params,
+                epoch,
+                device,
+                job,
+                DistinctLabelBatches(pseudo, params.batch_size, _epoch_seed(params.seed, epoch))
+                if params.method == "gsimclr"
+                else None,
+            )
         )
-        mixed = params.method == "simclr+triplet" and pair_set is not None
+        mixed = params.method in MIXED_METHODS and pair_set is not None
         loss, seen = _train_epoch(
             step_net,
             loader,
@@ -418,6 +467,7 @@ def _run(
             fast,
             views,
             job.world_size,
+            edges,
         )
         seconds = time.perf_counter() - started
         history["loss_per_epoch"].append(loss)
@@ -452,6 +502,7 @@ def _run(
         "method": params.method,
         "world_size": job.world_size,
         **({"mined_pairs": len(pair_set)} if pair_set is not None else {}),
+        **gsimclr,
     }
     if not job.is_main:
         distributed.barrier()  # returns once rank 0 has written the model directory
