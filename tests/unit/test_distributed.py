@@ -234,7 +234,7 @@ def _mined(root: Path, nodes: int = 48, edges: int = 40) -> Path:
 def _pretrain_method(rank: int, port: int, data: str, pairs: str, out: str, method: str) -> None:
     _torchrun_env(rank, port)
     params = PARAMS.model_copy(update={"method": method, "epochs": 1, "warmup_epochs": 0})
-    mined = Path(pairs) if method == "simclr+triplet" else None
+    mined = Path(pairs) if method in ("simclr+triplet", "groco+mined") else None
     sizes: list[int] = []
     real_loss = pretrain.triplet_loss
 
@@ -314,3 +314,18 @@ def test_shard_batches_splits_each_global_batch_between_the_ranks() -> None:
         assert sorted(shares[0][k] + shares[1][k]) == sorted(batch)
         assert len(shares[0][k]) == len(batch) // WORLD
     assert distributed.shard_batches(global_batches, distributed.SINGLE) is global_batches
+
+
+@pytest.mark.parametrize("method", ["groco+mined", "gsimclr"])
+def test_ddp_groco_mined_and_gsimclr_agree_across_ranks(
+    tiny_dataset: Path, tmp_path: Path, method: str
+) -> None:
+    """GroCo's graph positives are found among the *gathered* pairs and G-SimCLR's global
+    batches are split between the ranks: both ranks compute one global loss."""
+    mined = _mined(tmp_path / "mined")
+    out = tmp_path / "model"
+    _launch(_pretrain_method, _free_port(), str(tiny_dataset), str(mined), str(out), method)
+    runs = [json.loads((tmp_path / f"model.rank{r}.json").read_text()) for r in range(WORLD)]
+    assert runs[0]["loss_per_epoch"] == runs[1]["loss_per_epoch"]
+    assert np.isfinite(runs[0]["loss_per_epoch"]).all() and runs[0]["world_size"] == WORLD
+    assert load_encoder(out)[0] is not None
