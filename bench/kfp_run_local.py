@@ -1,9 +1,9 @@
 """Overhead per task of ``selfsup pipeline run-local`` (kfp.local.SubprocessRunner) on tiny data.
 
-The same four tasks (data, mine → pretrain → evaluate, ``tiny`` profile, same seed) run three ways,
-in the same run of this script:
+The train DAG's six tasks (data, mine → pretrain → evaluate, compress, distill; ``tiny``
+profile, same seed) run three ways, in the same run of this script:
   * direct: the task functions called in this warm process (the stages' own work);
-  * cli: ``selfsup data prepare`` / ``mine`` / ``pretrain`` / ``evaluate`` as fresh processes (what
+  * cli: ``selfsup data prepare`` / ``mine`` / ``pretrain`` / … as six fresh processes (what
     ``dvc repro`` runs; each pays interpreter start and imports, as a KFP subprocess does);
   * run-local: the train DAG under ``kfp.local.SubprocessRunner(use_venv=False)``;
 and, to split the overhead, ``startup``: one fresh interpreter importing what a twin's
@@ -41,6 +41,8 @@ def _direct(root: Path) -> float:
     tasks.run_mine(sections["mine"], root / "mined")
     tasks.run_pretrain(sections["pretrain"], root / "data", root / "model", root / "mined")
     tasks.run_evaluate(sections["evaluate"], root / "data", root / "model", root / "eval", None)
+    tasks.run_compress(sections["compress"], root / "data", root / "model", root / "compressed")
+    tasks.run_distill(sections["distill"], root / "data", root / "model", root / "distilled")
     return time.perf_counter() - start
 
 
@@ -55,6 +57,10 @@ def _cli(root: Path) -> float:
         ["pretrain", "--data", str(root / "data"), "--out", str(root / "model")],
         ["evaluate", "--model", str(root / "model"), "--data", str(root / "data"),
          "--out", str(root / "eval")],
+        ["compress", "--model", str(root / "model"), "--data", str(root / "data"),
+         "--out", str(root / "compressed")],
+        ["distill", "--model", str(root / "model"), "--data", str(root / "data"),
+         "--out", str(root / "distilled")],
     ]  # fmt: skip
     start = time.perf_counter()
     for command in commands:
@@ -65,7 +71,8 @@ def _cli(root: Path) -> float:
 
 _IMPORTS = (
     "import kfp.dsl.executor_main, torch, selfsup.pipeline.tasks, selfsup.data.prepare, "
-    "selfsup.train.pretrain, selfsup.evaluate.stage"
+    "selfsup.train.pretrain, selfsup.evaluate.stage, selfsup.mining.stage, "
+    "selfsup.compress.stage, selfsup.distill.stage"
 )
 
 
