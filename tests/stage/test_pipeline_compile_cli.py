@@ -30,7 +30,21 @@ def test_compile_options_reach_the_yaml_and_goldens_stay_default(tmp_path: Path)
 
 def test_unknown_pipeline_is_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["pipeline", "compile", "--pipeline", "forget", "--out", str(tmp_path / "f.yaml")]
+        app, ["pipeline", "compile", "--pipeline", "deploy", "--out", str(tmp_path / "f.yaml")]
     )
-    assert result.exit_code == 2 and "unknown pipeline 'forget'" in result.output
+    assert result.exit_code == 2 and "unknown pipeline 'deploy'" in result.output
     assert not (tmp_path / "f.yaml").exists()
+
+
+def test_forget_request_goes_with_the_forget_pipeline_only(tmp_path: Path) -> None:
+    request = tmp_path / "forget.txt"
+    request.write_text("train/3\n")
+    params = str(REPO / "params.yaml")
+    base = ["pipeline", "submit", "--host", "http://127.0.0.1:9", "--params", params]
+    missing = runner.invoke(app, [*base, "--pipeline", "forget"])
+    assert missing.exit_code == 2 and "--forget FILE goes with --pipeline forget" in missing.output
+    stray = runner.invoke(app, [*base, "--pipeline", "train", "--forget", str(request)])
+    assert stray.exit_code == 2 and "--forget FILE goes with --pipeline forget" in stray.output
+    request.write_text("test/3\n")
+    malformed = runner.invoke(app, [*base, "--pipeline", "forget", "--forget", str(request)])
+    assert malformed.exit_code == 2 and "unknown sample id" in malformed.output
