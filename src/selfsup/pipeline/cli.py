@@ -507,6 +507,26 @@ def task_forget_register(
     _finish(metrics, values, executor_input)
 
 
+def _on_model(
+    run: Any,
+    params_json: str,
+    data_hash: str,
+    dataset: Path,
+    model: Path,
+    out: Path,
+    metrics: Path,
+    executor_input: str | None,
+) -> None:
+    """A task reading the dataset and a model, writing ``out``: ``run(section, dataset, model,
+    out)`` after the cache-key check (distill, compress)."""
+    from selfsup.pipeline import tasks
+
+    section = _section(params_json)
+    guard(lambda: tasks.check_data_hash(dataset, data_hash))
+    values = guard(lambda: run(section, dataset, model, out))
+    _finish(metrics, values, executor_input)
+
+
 @task_app.command("distill")
 def task_distill(
     params_json: ParamsJson,
@@ -518,12 +538,11 @@ def task_distill(
     executor_input: ExecutorInput = None,
 ) -> None:
     """Distill the dataset with the encoder as teacher (KRR-ST)."""
-    from selfsup.pipeline import tasks
+    from selfsup.pipeline.tasks import run_distill
 
-    section = _section(params_json)
-    guard(lambda: tasks.check_data_hash(dataset, data_hash))
-    values = guard(lambda: tasks.run_distill(section, dataset, model, distilled))
-    _finish(metrics, values, executor_input)
+    _on_model(
+        run_distill, params_json, data_hash, dataset, model, distilled, metrics, executor_input
+    )
 
 
 @task_app.command("compress")
@@ -537,9 +556,8 @@ def task_compress(
     executor_input: ExecutorInput = None,
 ) -> None:
     """Compress the encoder (pruning / int8) and export it."""
-    from selfsup.pipeline import tasks
+    from selfsup.pipeline.tasks import run_compress
 
-    section = _section(params_json)
-    guard(lambda: tasks.check_data_hash(dataset, data_hash))
-    values = guard(lambda: tasks.run_compress(section, dataset, model, compressed))
-    _finish(metrics, values, executor_input)
+    _on_model(
+        run_compress, params_json, data_hash, dataset, model, compressed, metrics, executor_input
+    )

@@ -137,44 +137,31 @@ def add_train_tasks(
     apply_retry(apply_resources(trained, pretrain.RESOURCES), opts.retry)
     if opts.gpu is not None:
         use_gpu_pool(trained, opts.gpu)
-    evaluated = ops.evaluate(
-        evaluate_params=evaluate_params,
-        data_hash=prepared.outputs["content_hash"],
-        dataset=prepared.outputs["dataset"],
-        model=trained.outputs["model"],
-    ).set_display_name("evaluate")
-    apply_retry(apply_resources(evaluated, evaluate.RESOURCES), opts.retry)
+    evaluated = add_model_task(ops.evaluate, evaluate, evaluate_params, prepared, trained, opts)
     return prepared, trained, evaluated
 
 
-def add_compress_task(
-    ops: StageOps, opts: ClusterOptions, compress_params: Any, prepared: Any, trained: Any
+def add_model_task(
+    op: Any,
+    stage: Any,
+    stage_params: Any,
+    prepared: Any,
+    trained: Any,
+    opts: ClusterOptions,
+    on_gpu: bool = False,
 ) -> Any:
-    """compress (CPU) the freshly trained encoder into the deployable one."""
-    compressed = ops.compress(
-        compress_params=compress_params,
+    """A task of ``stage`` (a component module: evaluate, compress, distill) that reads the
+    dataset and the trained encoder; its resources, retries and (``on_gpu``) the GPU pool."""
+    task = op(
+        **{f"{stage.NAME}_params": stage_params},
         data_hash=prepared.outputs["content_hash"],
         dataset=prepared.outputs["dataset"],
         model=trained.outputs["model"],
-    ).set_display_name("compress")
-    apply_retry(apply_resources(compressed, compress.RESOURCES), opts.retry)
-    return compressed
-
-
-def add_distill_task(
-    ops: StageOps, opts: ClusterOptions, distill_params: Any, prepared: Any, trained: Any
-) -> Any:
-    """distill (GPU pool) with the freshly trained encoder as teacher."""
-    distilled = ops.distill(
-        distill_params=distill_params,
-        data_hash=prepared.outputs["content_hash"],
-        dataset=prepared.outputs["dataset"],
-        model=trained.outputs["model"],
-    ).set_display_name("distill")
-    apply_retry(apply_resources(distilled, distill.RESOURCES), opts.retry)
-    if opts.gpu is not None:
-        use_gpu_pool(distilled, opts.gpu)
-    return distilled
+    ).set_display_name(stage.NAME)
+    apply_retry(apply_resources(task, stage.RESOURCES), opts.retry)
+    if on_gpu and opts.gpu is not None:
+        use_gpu_pool(task, opts.gpu)
+    return task
 
 
 def build(options: ClusterOptions | None = None, defaults: Params | None = None) -> Any:
@@ -197,8 +184,8 @@ def build(options: ClusterOptions | None = None, defaults: Params | None = None)
         prepared, trained, _ = add_train_tasks(
             ops, opts, data_params, mine_params, pretrain_params, evaluate_params
         )
-        add_compress_task(ops, opts, compress_params, prepared, trained)
-        add_distill_task(ops, opts, distill_params, prepared, trained)
+        add_model_task(ops.compress, compress, compress_params, prepared, trained, opts)
+        add_model_task(ops.distill, distill, distill_params, prepared, trained, opts, on_gpu=True)
 
     return train
 
@@ -215,13 +202,18 @@ def add_local_tasks(
         dataset=prepared.outputs["dataset"],
         mined=mined.outputs["mined"],
     )
-    evaluated = evaluate.twin(
-        evaluate_params=evaluate_params,
+    evaluated = _twin_on_model(evaluate, evaluate_params, prepared, trained)
+    return prepared, trained, evaluated
+
+
+def _twin_on_model(stage: Any, stage_params: Any, prepared: Any, trained: Any) -> Any:
+    """The local twin of :func:`add_model_task`."""
+    return stage.twin(
+        **{f"{stage.NAME}_params": stage_params},
         data_hash=prepared.outputs["content_hash"],
         dataset=prepared.outputs["dataset"],
         model=trained.outputs["model"],
     )
-    return prepared, trained, evaluated
 
 
 def build_local(defaults: Params | None = None) -> Any:
@@ -242,18 +234,8 @@ def build_local(defaults: Params | None = None) -> Any:
         prepared, trained, _ = add_local_tasks(
             data_params, mine_params, pretrain_params, evaluate_params
         )
-        compress.twin(
-            compress_params=compress_params,
-            data_hash=prepared.outputs["content_hash"],
-            dataset=prepared.outputs["dataset"],
-            model=trained.outputs["model"],
-        )
-        distill.twin(
-            distill_params=distill_params,
-            data_hash=prepared.outputs["content_hash"],
-            dataset=prepared.outputs["dataset"],
-            model=trained.outputs["model"],
-        )
+        for stage, stage_params in ((compress, compress_params), (distill, distill_params)):
+            _twin_on_model(stage, stage_params, prepared, trained)
 
     return train_local
 
