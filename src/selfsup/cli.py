@@ -110,15 +110,18 @@ def pretrain(
     ] = None,
     pairs: Annotated[
         Path | None,
-        typer.Option(help="mined dataset (selfsup mine) for simclr+triplet, groco+mined"),
+        typer.Option(
+            help="mined dataset (selfsup mine): the pairs of triplet, simclr+triplet and"
+            " groco+mined; other methods ignore it"
+        ),
     ] = None,
     metrics: MetricsOption = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
     ] = None,
 ) -> None:
-    """Pretraining: SimCLR, triplet on mined pairs (--data: a mined set), both, GroCo, G-SimCLR,
-    or a distilled set.
+    """Pretraining: SimCLR, triplet on mined pairs (--pairs, or --data: a mined set), both,
+    GroCo, G-SimCLR, or a distilled set.
 
     Under torchrun every rank runs this command; only rank 0 serves/pushes metrics and writes.
     """

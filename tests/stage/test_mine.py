@@ -172,6 +172,20 @@ def test_triplet_pretraining_on_mined_pairs_is_deterministic(
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_triplet_reads_pairs_when_given_as_dvc_passes_them(
+    mined: tuple[Path, dict[str, Any]], tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """`--data artifacts/data --pairs artifacts/mined` (dvc.yaml's command) trains triplet on the
+    mined set exactly as `--data artifacts/mined` does, and records both in the lineage."""
+    params = TRAIN.model_copy(update={"method": "triplet", "epochs": 1})
+    pretrain.run(mined[0], params, tmp_path / "direct")
+    pretrain.run(tiny_dataset, params, tmp_path / "via-pairs", pairs=mined[0])
+    direct, via = _weights(tmp_path / "direct"), _weights(tmp_path / "via-pairs")
+    assert all(torch.equal(direct[k], via[k]) for k in direct)
+    manifest = read_manifest(tmp_path / "via-pairs", kind="encoder")
+    assert manifest["pairs"] == read_manifest(mined[0])["content_hash"]
+
+
 def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
     mined: tuple[Path, dict[str, Any]],
     tiny_dataset: Path,
@@ -181,8 +195,11 @@ def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
     params = TRAIN.model_copy(update={"method": "simclr+triplet", "epochs": 1})
     with pytest.raises(ConfigError, match="--pairs"):
         pretrain.run(tiny_dataset, params, tmp_path / "x")
-    with pytest.raises(ConfigError, match="only used"):
-        pretrain.run(tiny_dataset, TRAIN, tmp_path / "x", pairs=mined[0])
+    # SimCLR ignores --pairs (dvc.yaml passes the mined set for every method): same weights.
+    pretrain.run(tiny_dataset, TRAIN, tmp_path / "plain")
+    pretrain.run(tiny_dataset, TRAIN, tmp_path / "ignored", pairs=mined[0])
+    plain, ignored = _weights(tmp_path / "plain"), _weights(tmp_path / "ignored")
+    assert all(torch.equal(plain[k], ignored[k]) for k in plain)
     calls: list[int] = []
     real = pretrain.triplet_loss
 

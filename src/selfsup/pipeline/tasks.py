@@ -150,15 +150,9 @@ def run_pretrain(
     directory is the artifact KFP uploads.
     """
     from selfsup.train import pretrain
-    from selfsup.train.objectives import MIXED_METHODS
 
     params = section_params("pretrain", values)
-    if params.method == "triplet":
-        if mined is None:
-            raise ConfigError("pretrain.method=triplet needs the mined dataset")
-        return pretrain.run(Path(mined), params, Path(model))
-    pairs = mined if params.method in MIXED_METHODS else None
-    return pretrain.run(Path(dataset), params, Path(model), pairs=pairs)
+    return pretrain.run(Path(dataset), params, Path(model), pairs=mined)
 
 
 def run_evaluate(

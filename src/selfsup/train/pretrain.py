@@ -321,8 +321,10 @@ def run(
 ) -> dict[str, Any]:
     """Pretrain an encoder on ``data_dir``'s train split; write the model directory ``out``.
 
-    ``method=triplet`` reads the mined pairs of ``data_dir`` (a ``selfsup mine`` output);
-    ``simclr+triplet`` trains SimCLR on ``data_dir`` and the triplet loss on ``pairs``.
+    ``method=triplet`` reads the mined pairs of ``pairs`` (a ``selfsup mine`` output), or of
+    ``data_dir`` when ``pairs`` is not given; the mixed methods (``simclr+triplet``,
+    ``groco+mined``) train on ``data_dir``'s images and ``pairs``' mined pairs; the other methods
+    ignore ``pairs``, so one command line serves every method.
 
     Checkpoints go to ``<checkpoints>/<run key>/last.pt`` after every epoch (``checkpoints``
     defaults to ``<out>.ckpt``); the run key hashes the params and the data's content hash, so
@@ -356,9 +358,13 @@ def _run(
     pairs: Path | None,
 ) -> dict[str, Any]:
     out = Path(out)
+    if pairs is not None and params.method not in MINED_METHODS:
+        # One command line serves every method (dvc.yaml passes the mined dataset always).
+        log.info(
+            "pretrain.method=%s does not train on mined pairs: %s is not read", params.method, pairs
+        )
+        pairs = None
     if params.method == "distilled":  # a selfsup distill output, not a dataset: own loop
-        if pairs is not None:
-            raise ConfigError("--pairs is only used by pretrain.method=simclr+triplet")
         from selfsup.train import distilled
 
         return distilled.run(data_dir, params, out)
@@ -369,7 +375,8 @@ def _run(
     edges: torch.Tensor | None = None
     gsimclr: dict[str, Any] = {}
     if params.method in MINED_METHODS:
-        mined = data_dir if params.method == "triplet" else pairs
+        # triplet trains on the mined set alone: ``--pairs``, or ``--data`` when that is one.
+        mined = (pairs or data_dir) if params.method == "triplet" else pairs
         if mined is None:
             raise ConfigError(f"pretrain.method={params.method} needs --pairs (a mined dataset)")
         patches, pair_index = load_pairs(mined, params.batch_size)
@@ -380,14 +387,12 @@ def _run(
                 len(pair_index), generator=torch.Generator().manual_seed(params.seed)
             )
             pair_index = pair_index[order[: params.max_images]]
-        if params.method in MIXED_METHODS:
+        if Path(mined) != Path(data_dir):
             lineage += ":" + read_dataset_manifest(mined)["content_hash"]
         images = patches if params.method == "triplet" else _training_images(data_dir, params)
         pair_set = PairViews(
             patches, pair_index, simclr_transform(patches.shape[-1], params.augment)
         )
-    elif pairs is not None:
-        raise ConfigError(f"--pairs is only used by pretrain.method in {MIXED_METHODS}")
     else:
         images = _training_images(data_dir, params)
     checkpoints = root / run_key(params, lineage)
