@@ -285,29 +285,6 @@ def run_registry_pull(values: Mapping[str, Any], ref: str, model: Path) -> dict[
     return {"model": model_id, "ref": ref}
 
 
-def run_unlearn(
-    values: Mapping[str, Any],
-    dataset: Path,
-    model: Path,
-    forget_ids: list[str],
-    out: Path,
-) -> dict[str, Any]:
-    """Serve the deletion request ``forget_ids`` (``train/<index>`` ids) on ``model``: the
-    unlearned encoder, head, request record and audit into ``out`` (``selfsup unlearn``)."""
-    import tempfile
-
-    from selfsup.unlearn import stage
-
-    if not isinstance(forget_ids, list) or not all(isinstance(i, str) for i in forget_ids):
-        raise ConfigError("forget_ids must be a list of sample ids such as 'train/17'")
-    with tempfile.TemporaryDirectory(prefix="selfsup-forget-") as tmp:
-        request = Path(tmp) / "forget.txt"
-        request.write_text("".join(f"{i}\n" for i in forget_ids))
-        return stage.run(
-            Path(model), Path(dataset), request, section_params("unlearn", values), Path(out)
-        )
-
-
 def run_register_unlearned(
     values: Mapping[str, Any], unlearned: Path, evaluation: Path
 ) -> dict[str, Any]:
@@ -332,9 +309,21 @@ def run_unlearn_task(
     request: Path,
     unlearned: Path,
 ) -> dict[str, Any]:
-    """The ``unlearn`` task: :func:`run_unlearn` into ``request`` (the whole stage output), and
-    its encoder copied to the Model artifact ``unlearned`` (what evaluate reads)."""
-    metrics = run_unlearn(values, dataset, model, forget_ids, request)
+    """The ``unlearn`` task: serve the deletion request ``forget_ids`` (``train/<index>`` ids) on
+    ``model`` with ``selfsup unlearn``'s library call — the whole stage output (encoder, head,
+    request record, audit) into ``request`` — and copy its encoder to the Model artifact
+    ``unlearned`` (what evaluate reads)."""
+    import tempfile
+
+    from selfsup.unlearn import stage
+
+    if not isinstance(forget_ids, list) or not all(isinstance(i, str) for i in forget_ids):
+        raise ConfigError("forget_ids must be a list of sample ids such as 'train/17'")
+    params = section_params("unlearn", values)
+    with tempfile.TemporaryDirectory(prefix="selfsup-forget-") as tmp:
+        ids_file = Path(tmp) / "forget.txt"
+        ids_file.write_text("".join(f"{i}\n" for i in forget_ids))
+        metrics = stage.run(Path(model), Path(dataset), ids_file, params, Path(request))
     if Path(unlearned).exists():
         shutil.rmtree(unlearned)
     shutil.copytree(Path(request) / "encoder", unlearned)
