@@ -1,7 +1,7 @@
 """KRR-ST vs its baselines: transfer kNN and linear probe after pretraining on m images.
 
 For each seed, a fresh encoder (the teacher's architecture) is pretrained by MSE to teacher-space
-targets (``selfsup.train.distilled.train_on_targets``, same recipe for every arm) on m images:
+targets (``selfsup pretrain --method distilled``, same recipe for every arm) on m images:
 
 * ``distilled``  learnt images + learnt targets from ``selfsup distill`` (KRR-ST);
 * ``random``     the m real images the distillation started from, with teacher targets;
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,14 +30,30 @@ import torch
 
 from selfsup.config import DistillParams, EvaluateParams, PretrainParams
 from selfsup.data.shards import Split, load_split
+from selfsup.distill.format import save_distilled
 from selfsup.distill.stage import distill, initial_indices, real_subset
 from selfsup.evaluate.stage import evaluate_encoder, random_init_encoder
 from selfsup.mining.cluster import kmeans, l2_normalise
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
-from selfsup.train.distilled import train_on_targets
+from selfsup.train import stage as pretrain
 
 CPU = torch.device("cpu")
+
+
+def _train_on_targets(
+    images: torch.Tensor, targets: torch.Tensor, student: PretrainParams
+) -> torch.nn.Module:
+    """The pretrain stage's ``distilled`` method on ``(images, targets)`` written as a
+    distilled set (uint8 real images scaled to [0, 1])."""
+    x = images.float().div(255.0) if images.dtype == torch.uint8 else images.float()
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        (root / "set").mkdir()
+        save_distilled(root / "set", x, targets, {}, teacher="bench", data="bench")
+        params = student.model_copy(update={"method": "distilled"})
+        pretrain.run(root / "set", params=params, out=root / "model")
+        return load_encoder(root / "model")[0]
 
 
 def _subset(split: Split, size: int, seed: int) -> Split:
@@ -140,7 +157,7 @@ def main() -> None:
         }
         for name, (x, y) in arms.items():
             clock = time.perf_counter()
-            encoder, _ = train_on_targets(x, y, student, CPU)
+            encoder = _train_on_targets(x, y, student)
             row[f"{name}_train_seconds"] = time.perf_counter() - clock
             for metric, value in _score(encoder, bank, test, args.probe_epochs).items():
                 row[f"{name}_{metric}"] = value

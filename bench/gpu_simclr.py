@@ -37,14 +37,15 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms.functional import to_pil_image
 
 from selfsup.config import CIFAR10_ARCHIVE_ENV, DataParams, PretrainParams, profile_params
-from selfsup.data import prepare
+from selfsup.data import stage as data_stage
 from selfsup.data.shards import load_split
 from selfsup.evaluate.knn import knn_classify, top1_accuracy
 from selfsup.evaluate.stage import _OnDevice
 from selfsup.models import ProjectionHead, build_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
-from selfsup.train import pretrain
+from selfsup.train import accel
+from selfsup.train import stage as pretrain
 
 
 def _sync(device: torch.device) -> None:
@@ -57,7 +58,9 @@ def selfsup_images_per_second(data: Path, params: PretrainParams, steps: int, wo
     run = params.model_copy(
         update={"epochs": 2, "warmup_epochs": 0, "max_images": steps * params.batch_size}
     )
-    metrics = pretrain.run(data, run, work / "throughput-model", checkpoints=work / "ckpt")
+    metrics = pretrain.run(
+        data, params=run, out=work / "throughput-model", checkpoints=work / "ckpt"
+    )
     return float(metrics["images_per_second"][-1])
 
 
@@ -133,10 +136,10 @@ def time_to_knn(
         }
     )
     started = time.perf_counter()
-    pretrain.run(data, run, work / "knn-model", checkpoints=work / "ckpt")
+    pretrain.run(data, params=run, out=work / "knn-model", checkpoints=work / "ckpt")
     train_s = time.perf_counter() - started
     encoder, _ = load_encoder(work / "knn-model")
-    device = pretrain.resolve_device(params.device)
+    device = accel.resolve_device(params.device)
     runner = _OnDevice(encoder, device)
     bank, queries = embed(runner, train.images), embed(runner, test.images)
     knn = knn_classify(bank, train.labels, queries, k=200, temperature=0.1)
@@ -158,7 +161,7 @@ def _dataset(args: argparse.Namespace, work: Path) -> Path:
         if not archive:
             raise SystemExit(f"give --data or set ${CIFAR10_ARCHIVE_ENV}")
         source = DataParams(source="cifar10-archive", archive=archive)
-    prepare.run(source, work / "data")
+    data_stage.run(params=source, out=work / "data")
     return work / "data"
 
 
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.steps, args.budget_s = 2, 2.0
 
     params = _params(args)
-    device = pretrain.resolve_device(params.device)
+    device = accel.resolve_device(params.device)
     with tempfile.TemporaryDirectory(prefix="gpu-simclr-") as tmp:
         work = Path(tmp)
         data = _dataset(args, work)

@@ -2,7 +2,7 @@
 
 The train DAG's six tasks (data, mine → pretrain → evaluate, compress, distill; ``tiny``
 profile, same seed) run three ways, in the same run of this script:
-  * direct: the task functions called in this warm process (the stages' own work);
+  * direct: the stages called in this warm process (the stages' own work);
   * cli: ``selfsup data prepare`` / ``mine`` / ``pretrain`` / … as six fresh processes (what
     ``dvc repro`` runs; each pays interpreter start and imports, as a KFP subprocess does);
   * run-local: the train DAG under ``kfp.local.SubprocessRunner(use_venv=False)``;
@@ -27,22 +27,29 @@ import time
 from pathlib import Path
 
 from selfsup.config import profile_params, render_params
-from selfsup.pipeline import tasks
-from selfsup.pipeline.local import LOCAL_PIPELINES, run_local
-from selfsup.pipeline.train import section_arguments
+from selfsup.pipeline.dags import PIPELINES
+from selfsup.pipeline.local import run_local
 
-TASKS = LOCAL_PIPELINES["train"][1]
+TASKS = PIPELINES["train"].local_tasks
 
 
 def _direct(root: Path) -> float:
-    sections = section_arguments(profile_params("tiny"))
+    from selfsup.compress import stage as compress
+    from selfsup.data import stage as data
+    from selfsup.distill import stage as distill
+    from selfsup.evaluate import stage as evaluate
+    from selfsup.mining import stage as mine
+    from selfsup.train import stage as pretrain
+
+    p = profile_params("tiny")
+    dataset, model = root / "data", root / "model"
     start = time.perf_counter()
-    tasks.run_data(sections["data"], root / "data")
-    tasks.run_mine(sections["mine"], root / "mined")
-    tasks.run_pretrain(sections["pretrain"], root / "data", root / "model", root / "mined")
-    tasks.run_evaluate(sections["evaluate"], root / "data", root / "model", root / "eval", None)
-    tasks.run_compress(sections["compress"], root / "data", root / "model", root / "compressed")
-    tasks.run_distill(sections["distill"], root / "data", root / "model", root / "distilled")
+    data.run(params=p.data, out=dataset)
+    mine.run(params=p.mine, out=root / "mined")
+    pretrain.run(dataset, root / "mined", params=p.pretrain, out=model)
+    evaluate.run(dataset, model, params=p.evaluate, out=root / "eval")
+    compress.run(dataset, model, params=p.compress, out=root / "compressed")
+    distill.run(dataset, model, params=p.distill, out=root / "distilled")
     return time.perf_counter() - start
 
 
@@ -70,8 +77,8 @@ def _cli(root: Path) -> float:
 
 
 _IMPORTS = (
-    "import kfp.dsl.executor_main, torch, selfsup.pipeline.tasks, selfsup.data.prepare, "
-    "selfsup.train.pretrain, selfsup.evaluate.stage, selfsup.mining.stage, "
+    "import kfp.dsl.executor_main, torch, selfsup.pipeline.runtime, selfsup.data.stage, "
+    "selfsup.train.stage, selfsup.evaluate.stage, selfsup.mining.stage, "
     "selfsup.compress.stage, selfsup.distill.stage"
 )
 

@@ -13,6 +13,8 @@ A method differs from ``simclr`` only when the mean ± std intervals do not over
 table calls it a tie.
 
     python bench/method_compare.py --data DATASET --mined MINED [--epochs 1] [--seeds 0 1 2]
+    python bench/method_compare.py --data DATASET --methods simclr byol --epochs 5 \
+        --max-images 25600      # BYOL vs SimCLR at the default profile's budget
 
 With a 5,000-image train split (500 per class) and 1 epoch, the 18 runs took about 40 minutes
 on the shared 2-core machine (BENCHMARKS.md); ``--table-from`` re-renders a ``--jsonl`` file.
@@ -33,11 +35,12 @@ import torch
 from selfsup.config import EvaluateParams, PretrainParams
 from selfsup.data.shards import load_split, read_dataset_manifest
 from selfsup.evaluate.stage import evaluate_encoder, random_init_encoder
+from selfsup.losses import nt_xent
+from selfsup.losses.groco import groco_loss, same_image_mask
 from selfsup.models.artifact import load_encoder
-from selfsup.train import pretrain
-from selfsup.train.objectives import view_loss
+from selfsup.train import stage as pretrain
 
-METHODS = ("simclr", "groco", "groco+mined", "gsimclr", "simclr+triplet", "simclr-topk")
+METHODS = ("simclr", "groco", "groco+mined", "gsimclr", "simclr+triplet", "simclr-topk", "byol")
 MINED = ("groco+mined", "simclr+triplet")
 METRICS = ("knn_top1", "linear_top1", "rankme")
 
@@ -71,7 +74,9 @@ def _run(
     )
     out = scratch / f"{method}-{seed}"
     began = time.perf_counter()
-    trained = pretrain.run(args.data, params, out, pairs=args.mined if method in MINED else None)
+    trained = pretrain.run(
+        args.data, params=params, out=out, pairs=args.mined if method in MINED else None
+    )
     seconds = time.perf_counter() - began
     train, test = load_split(args.data, "train"), load_split(args.data, "test")
     classes = len(read_dataset_manifest(args.data)["class_names"])
@@ -143,12 +148,23 @@ def loss_timing(batch: int = 256, dim: int = 128, repeats: int = 20) -> str:
         f"| loss (N={batch}, D={dim}) | fwd+bwd ms (median of {repeats}) |",
         "|---|---|",
     ]
-    for method in ("simclr", "simclr-topk", "groco"):
-        params = PretrainParams(method=method)  # type: ignore[arg-type]
+    p = PretrainParams()
+    losses = {  # the objectives of selfsup.train.methods.views at the default params
+        "simclr": lambda: nt_xent(z1, z2, temperature=p.temperature),
+        "simclr-topk": lambda: nt_xent(z1, z2, temperature=p.temperature, top_k=p.groco_k),
+        "groco": lambda: groco_loss(
+            torch.cat([z1, z2]),
+            same_image_mask(batch),
+            k=p.groco_k,
+            steepness=p.groco_steepness,
+            max_positives=p.groco_max_positives,
+        ),
+    }
+    for method, loss in losses.items():
         times = []
         for _ in range(repeats + 2):
             began = time.perf_counter()
-            view_loss(z1, z2, params).backward()  # type: ignore[no-untyped-call]
+            loss().backward()  # type: ignore[no-untyped-call]
             times.append(time.perf_counter() - began)
         lines.append(f"| {method} | {statistics.median(times[2:]) * 1000:.1f} |")
     return "\n".join(lines)
@@ -177,8 +193,10 @@ def main() -> None:
         order = ("random-init", *METHODS)
         print(_table(rows, [m for m in order if any(r["method"] == m for r in rows)]))
         return
-    if args.data is None or args.mined is None:
-        parser.error("--data and --mined are required to run")
+    if args.data is None:
+        parser.error("--data is required to run")
+    if args.mined is None and set(args.methods) & set(MINED):
+        parser.error(f"--mined is required by {sorted(set(args.methods) & set(MINED))}")
     torch.set_num_threads(2)
     evaluate = EvaluateParams(probe_epochs=args.probe_epochs)
     rows = []

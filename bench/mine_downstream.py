@@ -26,7 +26,7 @@ from selfsup.evaluate.knn import knn_classify
 from selfsup.models import build_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
 
 
 def _knn(encoder: torch.nn.Module, data: Path) -> float:
@@ -61,8 +61,8 @@ def main() -> None:
                 began = time.perf_counter()
                 pretrain.run(
                     args.data,
-                    params,
-                    Path(scratch) / method,
+                    params=params,
+                    out=Path(scratch) / method,
                     pairs=args.mined if method != "simclr" else None,
                 )
                 row[f"{method}_seconds"] = time.perf_counter() - began

@@ -106,7 +106,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "videos"
         write_synthetic_set(folder, args.videos, args.frames, (160, 224), 3, 4, args.seed)
-        metrics = stage.run(params, Path(scratch) / "mined", folder)
+        metrics = stage.run(folder, params=params, out=Path(scratch) / "mined")
         tracks = _track_ious(folder, params)
         tracks["oracle_init_track_iou_mean"] = _oracle_tracker_iou(folder, params)
         baseline = _random_pairs(Path(scratch) / "mined", args.seed)

@@ -34,7 +34,7 @@ def main() -> None:
     if args.videos is None:
         parser.error(f"pass --videos or set ${VIDEO_DIR_ENV}")
     params = MineParams(source="folder")
-    metrics = stage.run(params, args.out / "mined", args.videos)
+    metrics = stage.run(args.videos, params=params, out=args.out / "mined")
 
     clip = args.videos / args.clip
     info = probe(clip)

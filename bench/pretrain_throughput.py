@@ -31,7 +31,7 @@ from selfsup.data.augment import TwoViews, simclr_transform
 from selfsup.data.augment_batched import BatchTwoViews
 from selfsup.losses import nt_xent
 from selfsup.models import ProjectionHead, build_encoder
-from selfsup.train.pretrain import as_unit_float, view_loader
+from selfsup.train.loaders import as_unit_float, view_loader
 
 
 class LightlyViews(Dataset[tuple[torch.Tensor, torch.Tensor]]):

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.config import CIFAR10_ARCHIVE_ENV, DataParams, PretrainParams, UnlearnParams
-from selfsup.data import prepare
+from selfsup.data import stage as data_stage
 from selfsup.data.shards import load_split
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
 from selfsup.unlearn import stage
 from selfsup.unlearn.ids import format_id
 
@@ -64,7 +64,7 @@ def main() -> None:
             test_per_class=args.test_per_class,
             seed=args.seed,
         )
-        prepare.run(data_params, root / "data")
+        data_stage.run(params=data_params, out=root / "data")
         train = load_split(root / "data", "train")
         forget_ids = [format_id(int(i)) for i in (train.labels == args.forget_class).nonzero()]
         (root / "forget.txt").write_text("\n".join(forget_ids) + "\n")
@@ -76,7 +76,7 @@ def main() -> None:
             seed=args.seed,
         )
         started = time.perf_counter()
-        pretrain.run(root / "data", pretrain_params, root / "model")
+        pretrain.run(root / "data", params=pretrain_params, out=root / "model")
         original_seconds = time.perf_counter() - started
         update = {"device": "cpu", "seed": args.seed}
         if args.laf_epochs is not None:
@@ -85,7 +85,7 @@ def main() -> None:
             update["ue_lr"] = update["ra_lr"] = args.laf_lr
         params = UnlearnParams().model_copy(update=update)
         metrics = stage.run(
-            root / "model", root / "data", root / "forget.txt", params, root / "out"
+            root / "data", root / "model", root / "forget.txt", params=params, out=root / "out"
         )
     metrics["original_pretrain_seconds"] = original_seconds
     metrics["args"] = {k: str(v) for k, v in vars(args).items()}

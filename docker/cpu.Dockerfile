@@ -1,4 +1,4 @@
-# selfsup project image, CPU variant: every pipeline task runs `selfsup …` in it.
+# selfsup project image, CPU variant: every pipeline task (a KFP lightweight component) runs in it.
 #   docker build -f docker/cpu.Dockerfile -t $REGISTRY/selfsup:0.1.0-cpu .
 # Multi-stage: the build stage resolves the pinned lock (requirements/constraints.txt) into a
 # virtualenv; the runtime stage copies only that venv, runs as a non-root user and has no pip,

@@ -1,4 +1,4 @@
-# selfsup project image, CUDA variant: the GPU tasks (pretrain) run `selfsup …` in it.
+# selfsup project image, CUDA variant: the GPU tasks (pretrain, distill, unlearn) run in it.
 #   docker build -f docker/cuda.Dockerfile -t $REGISTRY/selfsup:0.1.0-cuda .
 # PyPI's torch 2.14.1 wheel is the CUDA 13.0 build and brings the CUDA runtime, cuDNN and NCCL as
 # pinned nvidia-* wheels (all in requirements/constraints.txt), so the base needs no CUDA toolkit:

@@ -108,3 +108,22 @@ def make_archive(tmp_path: Path) -> ArchiveBuilder:
         return path
 
     return build
+
+
+def kill_after_first_epoch(run: Callable[[], object]) -> None:
+    """Call ``run`` (a pretrain run) with the process "killed" right after epoch 1's checkpoint is
+    on disk (a KeyboardInterrupt out of the stage, as from Ctrl-C), so a test can resume it."""
+    from selfsup.train import stage
+
+    real_save = stage.save_checkpoint
+
+    def save_then_die(directory: Path, state: dict[str, object]) -> Path:
+        path = real_save(directory, state)
+        if state["epoch"] == 0:
+            raise KeyboardInterrupt("simulated kill after epoch 1")
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stage, "save_checkpoint", save_then_die)
+        with pytest.raises(KeyboardInterrupt):
+            run()

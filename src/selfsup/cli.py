@@ -83,11 +83,11 @@ def data_prepare(
     metrics: MetricsOption = None,
 ) -> None:
     """Build a dataset directory (uint8 shards + manifest) from the configured source."""
-    from selfsup.data import prepare
+    from selfsup.data import stage
 
     config = _params(params)
     with _observed("data") as run:
-        result = guard(lambda: prepare.run(config.data, out))
+        result = guard(lambda: stage.run(params=config.data, out=out))
         run.items, run.metrics = float(result.get("images_total") or 0), result
     _write_metrics(metrics, result)
 
@@ -105,7 +105,7 @@ def pretrain(
         str | None,
         typer.Option(
             help="override pretrain.method: simclr | triplet | simclr+triplet | simclr-topk"
-            " | groco | groco+mined | gsimclr | distilled"
+            " | groco | groco+mined | gsimclr | distilled | byol"
         ),
     ] = None,
     pairs: Annotated[
@@ -121,14 +121,14 @@ def pretrain(
     ] = None,
 ) -> None:
     """Pretraining: SimCLR, triplet on mined pairs (--pairs, or --data: a mined set), both,
-    GroCo, G-SimCLR, or a distilled set.
+    GroCo, G-SimCLR, BYOL, or a distilled set.
 
     Under torchrun every rank runs this command; only rank 0 serves/pushes metrics and writes.
     """
     from contextlib import nullcontext
 
     from selfsup.observe.metrics import serve_metrics
-    from selfsup.train import pretrain as stage
+    from selfsup.train import stage
     from selfsup.train.distributed import is_main_process
 
     config = _params(params)
@@ -140,7 +140,11 @@ def pretrain(
     scrape = serve_metrics(metrics_port, "pretrain") if metrics_port and main else nullcontext()
     observed = _observed("pretrain") if main else nullcontext(StageRun())
     with scrape, observed as run:
-        result = guard(lambda: stage.run(data, train, out, checkpoints, resume, pairs))
+        result = guard(
+            lambda: stage.run(
+                data, pairs, params=train, out=out, checkpoints=checkpoints, resume=resume
+            )
+        )
         run.items = float(result["epochs"] * result["train_images"])
         run.metrics = result
     if main:
@@ -160,7 +164,7 @@ def evaluate(
 
     config = _params(params)
     with _observed("evaluate") as run:
-        result = guard(lambda: stage.run(model, data, config.evaluate, out))
+        result = guard(lambda: stage.run(data, model, params=config.evaluate, out=out))
         run.items, run.metrics = float(result["num_train"] + result["num_test"]), result
     _write_metrics(metrics, result)
 
@@ -193,11 +197,11 @@ def mine(
     config = _params(params).mine
     with _observed("mine") as run:
         if shard is not None:
-            result = guard(lambda: stage.run_shard(config, out, shard, videos))
+            result = guard(lambda: stage.run_shard(shard, videos, params=config, out=out))
         elif merge:
-            result = guard(lambda: stage.run_merge(config, merge, out, encoder))
+            result = guard(lambda: stage.run_merge(merge, encoder, params=config, out=out))
         else:
-            result = guard(lambda: stage.run(config, out, videos, encoder))
+            result = guard(lambda: stage.run(videos, encoder, params=config, out=out))
         run.metrics = result
     _write_metrics(metrics, result)
 
@@ -221,7 +225,9 @@ def unlearn(
 
     config = _params(params)
     with _observed("unlearn") as run:
-        result = guard(lambda: stage.run(model, data, forget, config.unlearn, out, head))
+        result = guard(
+            lambda: stage.run(data, model, forget, params=config.unlearn, out=out, head_dir=head)
+        )
         run.items, run.metrics = float(result["forget_count"]), result
     _write_metrics(metrics, result)
 
@@ -239,7 +245,7 @@ def distill(
 
     config = _params(params)
     with _observed("distill") as run:
-        result = guard(lambda: stage.run(model, data, config.distill, out))
+        result = guard(lambda: stage.run(data, model, params=config.distill, out=out))
         run.items, run.metrics = float(result["num_images"]), result
     _write_metrics(metrics, result)
 
@@ -266,7 +272,7 @@ def compress(
         updated = {**config.model_dump(), "compress": {**config.compress.model_dump(), **overrides}}
         config = guard(lambda: validate_params(updated, "--method/--density"))
     with _observed("compress") as run:
-        result = guard(lambda: stage.run(model, data, config.compress, out))
+        result = guard(lambda: stage.run(data, model, params=config.compress, out=out))
         run.items, run.metrics = float(result["train_images"]), result
     _write_metrics(metrics, result)
 

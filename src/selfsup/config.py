@@ -96,12 +96,14 @@ class PretrainParams(_Strict):
         "groco+mined",
         "gsimclr",
         "distilled",
+        "byol",
     ] = Field(
         "simclr",
         description="triplet: Triplet-Siamese on mined pairs; simclr+triplet: both losses per step;"
         " simclr-topk: NT-Xent on the groco_k hardest negatives; groco: GroCo sorting loss;"
         " groco+mined: GroCo plus GroCo on mined pairs; gsimclr: SimCLR, distinct pseudo-labels;"
-        " distilled: MSE to the targets of a selfsup distill output",
+        " distilled: MSE to the targets of a selfsup distill output;"
+        " byol: BYOL, online predictor vs an EMA target network",
     )
     encoder: Literal["convnet", "resnet18_cifar"] = "convnet"
     convnet_width: int = Field(32, ge=4, description="channels of the first ConvNet block")
@@ -143,6 +145,10 @@ class PretrainParams(_Strict):
     gsimclr_clusters: int | None = Field(
         None, ge=2, description="k-means K for pseudo-labels; null: the batch size"
     )
+    byol_momentum_base: float = Field(
+        0.99, ge=0.0, lt=1.0, description="BYOL target EMA momentum at step 0 (cosine to 1)"
+    )
+    byol_predictor_hidden: int = Field(512, ge=1, description="BYOL predictor MLP hidden width")
     seed: int = 0
 
     @model_validator(mode="after")

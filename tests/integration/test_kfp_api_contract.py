@@ -25,7 +25,9 @@ from typer.testing import CliRunner
 
 from selfsup.cli import app
 from selfsup.config import profile_params, render_params
-from selfsup.pipeline.train import PIPELINE_NAME, pipeline_arguments
+from selfsup.pipeline.dags import PIPELINES, pipeline_arguments
+
+PIPELINE_NAME = PIPELINES["train"].name
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -168,7 +170,9 @@ def test_submit_contract(kfp_server: tuple[str, FakeKfp], tmp_path: Path) -> Non
         "pipeline_id": "pipeline-1",
         "pipeline_version_id": "version-1",
     }
-    assert body["runtime_config"]["parameters"] == pipeline_arguments(profile_params("tiny"))
+    assert body["runtime_config"]["parameters"] == pipeline_arguments(
+        "train", profile_params("tiny")
+    )
     order = [c.path.removeprefix(API) for c in state.calls if c.method == "POST"]
     assert order == ["/pipelines/upload", "/pipelines/upload_version", "/experiments", "/runs"]
 
@@ -177,10 +181,9 @@ def test_schedule_contract_reuses_the_pipeline(
     kfp_server: tuple[str, FakeKfp], tmp_path: Path
 ) -> None:
     """Schedules run ``retrain`` by default: train, then the registry's promotion gate."""
-    from selfsup.pipeline import retrain
-
+    retrain_name = PIPELINES["retrain"].name
     host, state = kfp_server
-    state.pipelines[retrain.PIPELINE_NAME] = "pipeline-existing"
+    state.pipelines[retrain_name] = "pipeline-existing"
     state.experiments["selfsup"] = "experiment-existing"
     result = runner.invoke(app, [
         "pipeline", "schedule", "--host", host, "--params", str(_params(tmp_path)),
@@ -197,11 +200,11 @@ def test_schedule_contract_reuses_the_pipeline(
     assert body["no_catchup"] is True
     assert body["experiment_id"] == "experiment-existing"
     assert body["pipeline_version_reference"]["pipeline_id"] == "pipeline-existing"
-    expected = retrain.pipeline_arguments(profile_params("tiny"))
+    expected = pipeline_arguments("retrain", profile_params("tiny"))
     assert body["runtime_config"]["parameters"] == expected
     (version,) = state.of("POST", "/pipelines/upload_version")
     spec = _uploaded_package(version)
-    assert spec["pipelineInfo"]["name"] == retrain.PIPELINE_NAME
+    assert spec["pipelineInfo"]["name"] == retrain_name
     assert "register" in spec["root"]["dag"]["tasks"]
 
 

@@ -41,7 +41,7 @@ def test_mines_an_s3_prefix_and_reports_the_broken_object(
     s3_videos: tuple[str, Path], tmp_path: Path
 ) -> None:
     uri, _ = s3_videos
-    metrics = stage.run(PARAMS, tmp_path / "out", uri)
+    metrics = stage.run(uri, params=PARAMS, out=tmp_path / "out")
     assert metrics["videos"] == 3
     assert [f["video"] for f in metrics["failures"]] == ["broken.mp4"]
     assert metrics["nodes"] > 0 and metrics["edges"]["intra"] > 0
@@ -56,13 +56,13 @@ def test_each_shard_fetches_only_its_videos_and_the_merge_matches(
     counts, fetched = [], []
     for index in range(2):
         caplog.clear()
-        counts.append(stage.run_shard(sharded, tmp_path / f"s{index}", index, uri))
+        counts.append(stage.run_shard(index, uri, params=sharded, out=tmp_path / f"s{index}"))
         fetched.append(sum(r.getMessage().startswith("fetched ") for r in caplog.records))
     # 4 video objects (a, b, broken, sub/c), round-robin: each shard fetches and mines two.
     assert fetched == [2, 2]
     assert [c["videos"] + len(c["failures"]) for c in counts] == [2, 2]
-    stage.run_merge(sharded, [tmp_path / "s1", tmp_path / "s0"], tmp_path / "merged")
-    stage.run(sharded, tmp_path / "single", uri)
+    stage.run_merge([tmp_path / "s1", tmp_path / "s0"], params=sharded, out=tmp_path / "merged")
+    stage.run(uri, params=sharded, out=tmp_path / "single")
     for name in ("graph/nodes.csv", "graph/edges.csv"):
         merged = (tmp_path / "merged" / name).read_bytes()
         assert merged == (tmp_path / "single" / name).read_bytes(), name
@@ -71,4 +71,4 @@ def test_each_shard_fetches_only_its_videos_and_the_merge_matches(
 def test_an_empty_prefix_is_a_clear_error(s3_videos: tuple[str, Path], tmp_path: Path) -> None:
     uri, _ = s3_videos
     with pytest.raises(DataError, match="holds no video"):
-        stage.run(PARAMS, tmp_path / "out", uri.replace("/clips", "/nothing-here"))
+        stage.run(uri.replace("/clips", "/nothing-here"), params=PARAMS, out=tmp_path / "out")

@@ -18,7 +18,7 @@ from selfsup.config import profile_params
 from selfsup.data.shards import load_split
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
 
 runner = CliRunner()
 
@@ -26,7 +26,7 @@ runner = CliRunner()
 @pytest.fixture
 def tiny_model(tiny_dataset: Path, tmp_path: Path) -> Path:
     params = profile_params("tiny").pretrain.model_copy(update={"epochs": 1})
-    pretrain.run(tiny_dataset, params, tmp_path / "encoder")
+    pretrain.run(tiny_dataset, params=params, out=tmp_path / "encoder")
     return tmp_path / "encoder"
 
 
@@ -76,7 +76,7 @@ def test_int8_ships_torchscript_and_refuses_a_density(
 ) -> None:
     params = profile_params("tiny").compress  # the default method: ssvi+int8 at density 0.2
     assert params.method == "ssvi+int8"
-    metrics = stage.run(tiny_model, tiny_dataset, params, tmp_path / "int8")
+    metrics = stage.run(tiny_dataset, tiny_model, params=params, out=tmp_path / "int8")
     manifest = read_manifest(tmp_path / "int8", kind=stage.COMPRESSED_KIND)
     assert set(manifest["files"]) == {"model.torchscript.pt", "weights.packed", "metrics.json"}
     assert manifest["deployable"] == "model.torchscript.pt"

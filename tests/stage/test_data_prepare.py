@@ -11,7 +11,7 @@ import torch
 from conftest import ArchiveBuilder
 
 from selfsup.config import DataParams
-from selfsup.data import prepare, sources
+from selfsup.data import sources, stage
 from selfsup.data.shards import load_split, read_dataset_manifest
 from selfsup.errors import DataError
 from selfsup.store import sha256_file
@@ -30,7 +30,7 @@ def test_archive_round_trip_and_manifest(make_archive: ArchiveBuilder, tmp_path:
     archive = make_archive(classes=3, train=5, test=3)
     params = DataParams(archive=str(archive), shard_size=4, train_per_class=4, seed=3)
     out = tmp_path / "dataset"
-    metrics = prepare.run(params, out)
+    metrics = stage.run(params=params, out=out)
 
     expected = sources.load_source(params)  # the same parameters build the same tensors
     for split, size in (("train", 12), ("test", 9)):
@@ -61,7 +61,9 @@ def test_archive_round_trip_and_manifest(make_archive: ArchiveBuilder, tmp_path:
 
 def test_corrupt_images_skipped_are_recorded(make_archive: ArchiveBuilder, tmp_path: Path) -> None:
     archive = make_archive(extra={"mini-cifar/test/class2/bad.jpg": b"\xff\xd8garbage"})
-    metrics = prepare.run(DataParams(archive=str(archive), on_corrupt="skip"), tmp_path / "d")
+    metrics = stage.run(
+        params=DataParams(archive=str(archive), on_corrupt="skip"), out=tmp_path / "d"
+    )
     assert metrics["corrupt_skipped"] == 1
     manifest = read_dataset_manifest(tmp_path / "d")
     assert manifest["corrupt_images"] == {
@@ -75,7 +77,7 @@ def test_failed_source_leaves_no_output(make_archive: ArchiveBuilder, tmp_path: 
     archive = make_archive(extra={"mini-cifar/train/class0/bad.jpg": b"\xff\xd8garbage"})
     out = tmp_path / "dataset"
     with pytest.raises(DataError, match="unreadable"):
-        prepare.run(DataParams(archive=str(archive), on_corrupt="fail"), out)
+        stage.run(params=DataParams(archive=str(archive), on_corrupt="fail"), out=out)
     assert not out.exists()
     assert siblings(out) == []
 
@@ -91,25 +93,25 @@ def test_failure_while_writing_leaves_no_output_and_keeps_previous(
         (root / "train" / "shard-00000.pt").write_bytes(b"half a shard")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(prepare, "write_dataset", half_then_fail)
+    monkeypatch.setattr(stage, "write_dataset", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        prepare.run(params, out)
+        stage.run(params=params, out=out)
     assert siblings(out) == []
 
     monkeypatch.undo()
-    prepare.run(params, out)
+    stage.run(params=params, out=out)
     before = read_dataset_manifest(out)["content_hash"]
-    monkeypatch.setattr(prepare, "write_dataset", half_then_fail)
+    monkeypatch.setattr(stage, "write_dataset", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        prepare.run(params.model_copy(update={"seed": 1}), out)
+        stage.run(params=params.model_copy(update={"seed": 1}), out=out)
     assert read_dataset_manifest(out)["content_hash"] == before  # previous output intact
     assert siblings(out) == ["dataset"]
 
 
 def test_synthetic_run_is_reproducible(tmp_path: Path) -> None:
     params = DataParams(source="synthetic", synthetic_train=32, synthetic_test=16)
-    prepare.run(params, tmp_path / "a")
-    prepare.run(params, tmp_path / "b")
+    stage.run(params=params, out=tmp_path / "a")
+    stage.run(params=params, out=tmp_path / "b")
     hashes = [read_dataset_manifest(tmp_path / d)["content_hash"] for d in ("a", "b")]
     assert hashes[0] == hashes[1]
     assert read_dataset_manifest(tmp_path / "a")["archive"] is None
@@ -117,7 +119,7 @@ def test_synthetic_run_is_reproducible(tmp_path: Path) -> None:
 
 def test_real_cifar10_subset(cifar10_archive: Path, tmp_path: Path) -> None:
     params = DataParams(archive=str(cifar10_archive), train_per_class=20, test_per_class=10)
-    metrics = prepare.run(params, tmp_path / "cifar")
+    metrics = stage.run(params=params, out=tmp_path / "cifar")
     assert metrics["images"] == {"train": 200, "test": 100}
     manifest = read_dataset_manifest(tmp_path / "cifar")
     assert manifest["class_names"] == CIFAR10_CLASSES

@@ -12,11 +12,12 @@ from typer.testing import CliRunner
 from selfsup.cli import app
 from selfsup.config import profile_params
 from selfsup.distill import stage
+from selfsup.distill.format import load_distilled
 from selfsup.errors import ConfigError
 from selfsup.models import build_encoder
 from selfsup.models.artifact import load_encoder, save_encoder
 from selfsup.store import read_manifest
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
 
 runner = CliRunner()
 TINY = profile_params("tiny")
@@ -35,8 +36,8 @@ def test_distill_writes_images_targets_manifest_then_pretrains(
     tiny_dataset: Path, teacher: Path, tmp_path: Path
 ) -> None:
     params = TINY.distill.model_copy(update={"outer_steps": 6})
-    metrics = stage.run(teacher, tiny_dataset, params, tmp_path / "distilled")
-    images, targets, manifest = stage.load_distilled(tmp_path / "distilled")
+    metrics = stage.run(tiny_dataset, teacher, params=params, out=tmp_path / "distilled")
+    images, targets, manifest = load_distilled(tmp_path / "distilled")
     teacher_width = load_encoder(teacher)[0].out_dim
     assert images.shape == (params.num_images, 3, 32, 32)
     assert targets.shape == (params.num_images, teacher_width)
@@ -54,7 +55,7 @@ def test_distill_writes_images_targets_manifest_then_pretrains(
     assert metrics["pool_resets"] >= 1  # T=3 in the tiny profile: members cycle during 6 steps
 
     train = TINY.pretrain.model_copy(update={"method": "distilled", "epochs": 2})
-    result = pretrain.run(tmp_path / "distilled", train, tmp_path / "student")
+    result = pretrain.run(tmp_path / "distilled", params=train, out=tmp_path / "student")
     assert result["train_images"] == params.num_images and len(result["loss_per_epoch"]) == 2
     student, student_manifest = load_encoder(tmp_path / "student")
     assert student_manifest["data"] == manifest["content_hash"]
@@ -66,7 +67,7 @@ def test_too_many_distilled_images_is_a_config_error(
 ) -> None:
     params = TINY.distill.model_copy(update={"num_images": 1_000})
     with pytest.raises(ConfigError, match="num_images"):
-        stage.run(teacher, tiny_dataset, params, tmp_path / "distilled")
+        stage.run(tiny_dataset, teacher, params=params, out=tmp_path / "distilled")
     assert not (tmp_path / "distilled").exists()
 
 

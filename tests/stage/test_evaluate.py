@@ -69,7 +69,7 @@ def _fraction(value: Any) -> bool:
 def test_labeled(tmp_path: Path, model_dir: Path) -> None:
     data = _dataset(tmp_path / "data", labeled=True)
     out = tmp_path / "eval"
-    metrics = stage.run(model_dir, data, PARAMS, out)
+    metrics = stage.run(data, model_dir, params=PARAMS, out=out)
 
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["labeled"] is True
@@ -104,9 +104,9 @@ def test_labeled(tmp_path: Path, model_dir: Path) -> None:
 
 def test_deterministic_and_replaces_output(tmp_path: Path, model_dir: Path) -> None:
     data = _dataset(tmp_path / "data", labeled=True)
-    first = stage.run(model_dir, data, PARAMS, tmp_path / "eval")
+    first = stage.run(data, model_dir, params=PARAMS, out=tmp_path / "eval")
     first_page = (tmp_path / "eval" / "report.html").read_bytes()
-    second = stage.run(model_dir, data, PARAMS, tmp_path / "eval")
+    second = stage.run(data, model_dir, params=PARAMS, out=tmp_path / "eval")
     assert first == second
     assert (tmp_path / "eval" / "report.html").read_bytes() == first_page
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "eval", "model"]
@@ -116,7 +116,7 @@ def test_unlabeled_computes_rankme_only(tmp_path: Path) -> None:
     data = _dataset(tmp_path / "data", labeled=False)
     model_dir = _model(tmp_path / "model", loss_curve=False)
     out = tmp_path / "eval"
-    metrics = stage.run(model_dir, data, PARAMS, out)
+    metrics = stage.run(data, model_dir, params=PARAMS, out=out)
 
     assert metrics["labeled"] is False
     assert set(metrics["trained"]) == {"rankme"} and set(metrics["random_init"]) == {"rankme"}

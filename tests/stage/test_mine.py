@@ -23,7 +23,8 @@ from selfsup.mining.synthetic import write_synthetic_set
 from selfsup.mining.transitive import transitive_pairs
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
+from selfsup.train.methods import mined as mined_methods
 
 PARAMS = MineParams(source="folder", contact_pairs=2)
 TRAIN = PretrainParams(
@@ -48,7 +49,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def mined(videos: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("mined") / "mined"
-    return out, stage.run(PARAMS, out, videos)
+    return out, stage.run(videos, params=PARAMS, out=out)
 
 
 def test_dataset_and_graph_are_consistent(mined: tuple[Path, dict[str, Any]]) -> None:
@@ -82,7 +83,7 @@ def test_corrupt_video_is_reported_and_the_rest_are_mined(
     for name in ("synthetic-000.avi", "synthetic-001.avi"):
         (folder / name).write_bytes((videos / name).read_bytes())
     (folder / "broken.mp4").write_bytes(b"\x00garbage" * 500)
-    metrics = stage.run(PARAMS, tmp_path / "out", folder)
+    metrics = stage.run(folder, params=PARAMS, out=tmp_path / "out")
     assert metrics["videos"] == 2
     assert [f["video"] for f in metrics["failures"]] == ["broken.mp4"]
     assert "broken.mp4" in metrics["failures"][0]["error"]
@@ -99,8 +100,10 @@ def test_two_shards_merge_to_the_single_shard_graph(
 ) -> None:
     sharded = PARAMS.model_copy(update={"num_shards": 2})
     for index in (1, 0):
-        stage.run_shard(sharded, tmp_path / f"shard{index}", index, videos)
-    stage.run_merge(sharded, [tmp_path / "shard1", tmp_path / "shard0"], tmp_path / "merged")
+        stage.run_shard(index, videos, params=sharded, out=tmp_path / f"shard{index}")
+    stage.run_merge(
+        [tmp_path / "shard1", tmp_path / "shard0"], params=sharded, out=tmp_path / "merged"
+    )
     single = mined[0]
     for name in ("graph/nodes.csv", "graph/edges.csv"):
         assert (tmp_path / "merged" / name).read_bytes() == (single / name).read_bytes(), name
@@ -119,11 +122,15 @@ def test_synthetic_shards_generate_their_share_and_merge_to_the_single_run(
         synthetic_size=(96, 128),
         contact_pairs=2,
     )
-    stage.run(synthetic, tmp_path / "single")
+    stage.run(params=synthetic, out=tmp_path / "single")
     sharded = synthetic.model_copy(update={"num_shards": 2})
-    counts = [stage.run_shard(sharded, tmp_path / f"shard{i}", i)["videos"] for i in (0, 1)]
+    counts = [
+        stage.run_shard(i, params=sharded, out=tmp_path / f"shard{i}")["videos"] for i in (0, 1)
+    ]
     assert counts == [2, 1]  # round-robin over the 3 generated videos
-    stage.run_merge(sharded, [tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "merged")
+    stage.run_merge(
+        [tmp_path / "shard0", tmp_path / "shard1"], params=sharded, out=tmp_path / "merged"
+    )
     for name in ("graph/nodes.csv", "graph/edges.csv"):
         merged = (tmp_path / "merged" / name).read_bytes()
         assert merged == (tmp_path / "single" / name).read_bytes(), name
@@ -163,11 +170,11 @@ def test_triplet_pretraining_on_mined_pairs_is_deterministic(
     mined: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     params = TRAIN.model_copy(update={"method": "triplet"})
-    metrics = pretrain.run(mined[0], params, tmp_path / "a")
+    metrics = pretrain.run(mined[0], params=params, out=tmp_path / "a")
     assert metrics["method"] == "triplet" and metrics["mined_pairs"] == 32  # max_images pairs
     assert sum(mined[1]["edges"].values()) > 32
     assert all(np.isfinite(metrics["loss_per_epoch"]))
-    pretrain.run(mined[0], params, tmp_path / "b")
+    pretrain.run(mined[0], params=params, out=tmp_path / "b")
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -178,8 +185,8 @@ def test_triplet_reads_pairs_when_given_as_dvc_passes_them(
     """`--data artifacts/data --pairs artifacts/mined` (dvc.yaml's command) trains triplet on the
     mined set exactly as `--data artifacts/mined` does, and records both in the lineage."""
     params = TRAIN.model_copy(update={"method": "triplet", "epochs": 1})
-    pretrain.run(mined[0], params, tmp_path / "direct")
-    pretrain.run(tiny_dataset, params, tmp_path / "via-pairs", pairs=mined[0])
+    pretrain.run(mined[0], params=params, out=tmp_path / "direct")
+    pretrain.run(tiny_dataset, params=params, out=tmp_path / "via-pairs", pairs=mined[0])
     direct, via = _weights(tmp_path / "direct"), _weights(tmp_path / "via-pairs")
     assert all(torch.equal(direct[k], via[k]) for k in direct)
     manifest = read_manifest(tmp_path / "via-pairs", kind="encoder")
@@ -194,21 +201,21 @@ def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
 ) -> None:
     params = TRAIN.model_copy(update={"method": "simclr+triplet", "epochs": 1})
     with pytest.raises(ConfigError, match="--pairs"):
-        pretrain.run(tiny_dataset, params, tmp_path / "x")
+        pretrain.run(tiny_dataset, params=params, out=tmp_path / "x")
     # SimCLR ignores --pairs (dvc.yaml passes the mined set for every method): same weights.
-    pretrain.run(tiny_dataset, TRAIN, tmp_path / "plain")
-    pretrain.run(tiny_dataset, TRAIN, tmp_path / "ignored", pairs=mined[0])
+    pretrain.run(tiny_dataset, params=TRAIN, out=tmp_path / "plain")
+    pretrain.run(tiny_dataset, params=TRAIN, out=tmp_path / "ignored", pairs=mined[0])
     plain, ignored = _weights(tmp_path / "plain"), _weights(tmp_path / "ignored")
     assert all(torch.equal(plain[k], ignored[k]) for k in plain)
     calls: list[int] = []
-    real = pretrain.triplet_loss
+    real = mined_methods.triplet_loss
 
     def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
         calls.append(len(args[0]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pretrain, "triplet_loss", spy)
-    metrics = pretrain.run(tiny_dataset, params, tmp_path / "mixed", pairs=mined[0])
+    monkeypatch.setattr(mined_methods, "triplet_loss", spy)
+    metrics = pretrain.run(tiny_dataset, params=params, out=tmp_path / "mixed", pairs=mined[0])
     assert metrics["method"] == "simclr+triplet" and metrics["train_images"] == 32
     assert calls == [8] * (32 // 8), "one triplet batch of batch_size pairs per SimCLR step"
     manifest = read_manifest(tmp_path / "mixed", kind="encoder")
@@ -218,9 +225,9 @@ def test_simclr_plus_triplet_needs_pairs_and_adds_the_triplet_term(
 def test_clustering_with_a_selfsup_encoder(
     videos: Path, tiny_dataset: Path, tmp_path: Path
 ) -> None:
-    pretrain.run(tiny_dataset, TRAIN.model_copy(update={"epochs": 1}), tmp_path / "enc")
+    pretrain.run(tiny_dataset, params=TRAIN.model_copy(update={"epochs": 1}), out=tmp_path / "enc")
     encoder, manifest = load_encoder(tmp_path / "enc")
-    metrics = stage.run(PARAMS, tmp_path / "mined", videos, encoder=tmp_path / "enc")
+    metrics = stage.run(videos, tmp_path / "enc", params=PARAMS, out=tmp_path / "mined")
     assert metrics["edges"]["inter"] > 0
     patches = load_split(tmp_path / "mined", "train").images[:4]
     feats = encoder_features(patches.permute(0, 2, 3, 1).numpy(), tmp_path / "enc")

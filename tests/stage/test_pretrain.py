@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from conftest import kill_after_first_epoch
 
 from selfsup.config import AugmentParams, PretrainParams
 from selfsup.errors import ConfigError
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
 
 PARAMS = PretrainParams(
     convnet_width=4,
@@ -32,7 +32,7 @@ def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 
 def test_writes_model_metrics_and_manifest(tiny_dataset: Path, tmp_path: Path) -> None:
-    metrics = pretrain.run(tiny_dataset, PARAMS, tmp_path / "model")
+    metrics = pretrain.run(tiny_dataset, params=PARAMS, out=tmp_path / "model")
     assert len(metrics["loss_per_epoch"]) == 3
     assert all(torch.isfinite(torch.tensor(metrics["loss_per_epoch"])))
     assert metrics["mean_images_per_second"] > 0 and metrics["train_images"] == 32
@@ -52,28 +52,18 @@ def test_writes_model_metrics_and_manifest(tiny_dataset: Path, tmp_path: Path) -
 def test_killed_run_resumes_to_identical_weights(
     tiny_dataset: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     workers: int,
     backend: str,
 ) -> None:
     augment = AugmentParams(backend=backend)  # type: ignore[arg-type]
     params = PARAMS.model_copy(update={"num_workers": workers, "augment": augment})
-    pretrain.run(tiny_dataset, params, tmp_path / "straight")
+    pretrain.run(tiny_dataset, params=params, out=tmp_path / "straight")
 
-    real_save = pretrain.save_checkpoint
-
-    def save_then_die(directory: Path, state: dict[str, Any]) -> Path:
-        path = real_save(directory, state)
-        if state["epoch"] == 0:
-            raise KeyboardInterrupt("simulated kill after epoch 1")
-        return path
-
-    monkeypatch.setattr(pretrain, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain.run(tiny_dataset, params, tmp_path / "resumed")
+    kill_after_first_epoch(
+        lambda: pretrain.run(tiny_dataset, params=params, out=tmp_path / "resumed")
+    )
     assert not (tmp_path / "resumed").exists(), "no model directory from a killed run"
-    monkeypatch.setattr(pretrain, "save_checkpoint", real_save)
-    metrics = pretrain.run(tiny_dataset, params, tmp_path / "resumed", resume=True)
+    metrics = pretrain.run(tiny_dataset, params=params, out=tmp_path / "resumed", resume=True)
 
     straight, resumed = _weights(tmp_path / "straight"), _weights(tmp_path / "resumed")
     assert straight.keys() == resumed.keys()
@@ -84,10 +74,10 @@ def test_killed_run_resumes_to_identical_weights(
 
 def test_resume_never_continues_a_run_of_other_params(tiny_dataset: Path, tmp_path: Path) -> None:
     short = PARAMS.model_copy(update={"epochs": 1, "warmup_epochs": 0})
-    pretrain.run(tiny_dataset, short, tmp_path / "m")
-    metrics = pretrain.run(tiny_dataset, PARAMS, tmp_path / "m", resume=True)
+    pretrain.run(tiny_dataset, params=short, out=tmp_path / "m")
+    metrics = pretrain.run(tiny_dataset, params=PARAMS, out=tmp_path / "m", resume=True)
     assert len(metrics["loss_per_epoch"]) == 3  # started afresh: three epochs run here
-    fresh = pretrain.run(tiny_dataset, PARAMS, tmp_path / "fresh")
+    fresh = pretrain.run(tiny_dataset, params=PARAMS, out=tmp_path / "fresh")
     assert metrics["loss_per_epoch"] == fresh["loss_per_epoch"]
     keys = [p.name for p in (tmp_path / "m.ckpt").iterdir()]
     assert keys == [pretrain.run_key(PARAMS, read_manifest(tiny_dataset)["content_hash"])]
@@ -95,11 +85,13 @@ def test_resume_never_continues_a_run_of_other_params(tiny_dataset: Path, tmp_pa
 
 def test_batch_larger_than_data_is_a_clear_error(tiny_dataset: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="batch_size"):
-        pretrain.run(tiny_dataset, PARAMS.model_copy(update={"batch_size": 64}), tmp_path / "m")
+        pretrain.run(
+            tiny_dataset, params=PARAMS.model_copy(update={"batch_size": 64}), out=tmp_path / "m"
+        )
 
 
 def test_training_lowers_the_loss(tiny_dataset: Path, tmp_path: Path) -> None:
     """Training lowers the SimCLR loss: the last epoch's loss is below the first's."""
     params = PARAMS.model_copy(update={"epochs": 6, "max_images": 48, "lr": 5e-3})
-    metrics = pretrain.run(tiny_dataset, params, tmp_path / "m")
+    metrics = pretrain.run(tiny_dataset, params=params, out=tmp_path / "m")
     assert metrics["loss_per_epoch"][-1] < metrics["loss_per_epoch"][0]

@@ -17,7 +17,8 @@ from selfsup.errors import ConfigError
 from selfsup.mining import stage as mine
 from selfsup.mining.synthetic import write_synthetic_set
 from selfsup.models.artifact import load_encoder
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
+from selfsup.train.methods import views
 
 TRAIN = {
     "convnet_width": 4,
@@ -79,7 +80,7 @@ def test_gsimclr_reports_nmi_and_uses_distinct_pseudo_label_batches(
     tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[list[int]] = []
-    real = pretrain.DistinctLabelBatches
+    real = views.DistinctLabelBatches
 
     class Spy(real):  # type: ignore[misc, valid-type]
         def __iter__(self) -> Any:
@@ -94,7 +95,7 @@ def test_gsimclr_reports_nmi_and_uses_distinct_pseudo_label_batches(
             labels[torch.from_numpy(group)] = c
         return labels
 
-    monkeypatch.setattr(pretrain, "DistinctLabelBatches", Spy)
+    monkeypatch.setattr(views, "DistinctLabelBatches", Spy)
     result = _cli(tmp_path, tiny_dataset, "gsimclr")
     assert result["gsimclr_clusters"] == 8 and 0.0 <= result["gsimclr_nmi"] <= 1.0
     assert len(seen) == 32 // 8
@@ -104,12 +105,14 @@ def test_groco_with_mined_positives(tiny_dataset: Path, tmp_path: Path) -> None:
     videos = tmp_path / "videos"
     write_synthetic_set(videos, videos=2, frames=30, size=(96, 128), objects=3, classes=4, seed=0)
     mined = tmp_path / "mined"
-    mine.run(MineParams(source="folder", contact_pairs=2), mined, videos)
+    mine.run(videos, params=MineParams(source="folder", contact_pairs=2), out=mined)
     result = _cli(tmp_path, tiny_dataset, "groco+mined", "--pairs", str(mined))
     assert result["mined_pairs"] > 0 and result["train_images"] == 32
     with pytest.raises(ConfigError, match="--pairs"):
         pretrain.run(
-            tiny_dataset, PretrainParams(**{**TRAIN, "method": "groco+mined"}), tmp_path / "x"
+            tiny_dataset,
+            params=PretrainParams(**{**TRAIN, "method": "groco+mined"}),
+            out=tmp_path / "x",
         )
 
 
@@ -131,8 +134,8 @@ def test_impossible_method_params_are_config_errors(update: dict[str, Any], mess
 def test_runs_are_deterministic(tiny_dataset: Path, tmp_path: Path, method: str) -> None:
     """Same params, same weights: what resume relies on (G-SimCLR refits its autoencoder)."""
     params = PretrainParams(**{**TRAIN, "method": method})
-    pretrain.run(tiny_dataset, params, tmp_path / "a")
-    pretrain.run(tiny_dataset, params, tmp_path / "b")
+    pretrain.run(tiny_dataset, params=params, out=tmp_path / "a")
+    pretrain.run(tiny_dataset, params=params, out=tmp_path / "b")
     a, b = (
         load_encoder(tmp_path / "a")[0].state_dict(),
         load_encoder(tmp_path / "b")[0].state_dict(),

@@ -18,7 +18,7 @@ from selfsup.data.shards import Split
 from selfsup.errors import ConfigError, SelfsupError
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
 from selfsup.unlearn import laf, stage
 from selfsup.unlearn.head import load_head, save_head
 
@@ -52,7 +52,7 @@ runner = CliRunner()
 def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("unlearn")
     data = random_dataset(root / "data", n_train=48, n_test=24, classes=3)
-    pretrain.run(data, PRETRAIN, root / "model")
+    pretrain.run(data, params=PRETRAIN, out=root / "model")
     return data, root / "model"
 
 
@@ -76,7 +76,7 @@ def test_stage_serves_a_class_deletion_request(
     monkeypatch.setattr(stage, "laf_unlearn", spy)
     class0 = [f"train/{i}" for i in range(0, 48, 3)]  # random_dataset labels are index % 3
     forget = _forget(tmp_path, "\n".join(class0) + "\n")
-    metrics = stage.run(encoder_dir, data, forget, UNLEARN, tmp_path / "out")
+    metrics = stage.run(data, encoder_dir, forget, params=UNLEARN, out=tmp_path / "out")
 
     # LAF got bare uint8 image tensors, nothing that carries labels
     ((remaining, forgotten),) = seen
@@ -174,10 +174,12 @@ def test_a_given_head_is_used_and_versioned(model: tuple[Path, Path], tmp_path: 
     save_head(wrong, torch.nn.Linear(encoder.out_dim, 7))
     params = UNLEARN.model_copy(update={"baselines": [], "plus_r": False})
     with pytest.raises(ConfigError, match="3 classes"):
-        stage.run(encoder_dir, data, forget, params, tmp_path / "out", head_dir=wrong)
+        stage.run(data, encoder_dir, forget, params=params, out=tmp_path / "out", head_dir=wrong)
     given = tmp_path / "head"
     head_manifest = save_head(given, torch.nn.Linear(encoder.out_dim, 3))
-    metrics = stage.run(encoder_dir, data, forget, params, tmp_path / "out", head_dir=given)
+    metrics = stage.run(
+        data, encoder_dir, forget, params=params, out=tmp_path / "out", head_dir=given
+    )
     assert set(metrics["methods"]) == {"laf"} and metrics["gaps_to_retrain"] == {}
     request = json.loads((tmp_path / "out" / "request.json").read_text())
     assert request["model_before"]["head"] == head_manifest["content_hash"]

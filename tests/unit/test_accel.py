@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
+from conftest import kill_after_first_epoch
 
 from selfsup.config import AugmentParams, PretrainParams, profile_params, validate_params
 from selfsup.data.augment_batched import BatchTwoViews
 from selfsup.errors import ConfigError
 from selfsup.models import ProjectionHead, build_encoder
 from selfsup.models.artifact import load_encoder
-from selfsup.train import accel, pretrain
+from selfsup.train import accel
+from selfsup.train import stage as pretrain
+from selfsup.train.methods import SimclrNet, project
 
 FAST = PretrainParams(
     convnet_width=4,
@@ -44,26 +46,26 @@ def test_cpu_drops_bf16_and_compile_and_keeps_the_rest(caplog: pytest.LogCapture
     assert accel.resolve(PretrainParams(), torch.device("cuda")) == accel.EAGER
 
 
-def _net() -> pretrain.SimclrNet:
+def _net() -> SimclrNet:
     torch.manual_seed(0)
     encoder = build_encoder(FAST)
-    return pretrain.SimclrNet(encoder, ProjectionHead(encoder.out_dim, 16, 8)).eval()
+    return SimclrNet(encoder, ProjectionHead(encoder.out_dim, 16, 8)).eval()
 
 
 def test_channels_last_and_bf16_keep_the_function() -> None:
     x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     cpu = torch.device("cpu")
-    ref1, ref2 = pretrain._project(_net(), x, cpu, accel.EAGER)
+    ref1, ref2 = project(_net(), x, cpu, accel.EAGER)
     nhwc = accel.Accel(channels_last=True)
     net = accel.prepare_model(_net(), nhwc)
     conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
-    out1, out2 = pretrain._project(net, x, cpu, nhwc)
+    out1, out2 = project(net, x, cpu, nhwc)
     torch.testing.assert_close(
         torch.cat([out1, out2]), torch.cat([ref1, ref2]), rtol=1e-4, atol=1e-5
     )
     # bf16 autocast (on CPU here: the same context the CUDA path enters): fp32 out, ~bf16 close.
-    half1, half2 = pretrain._project(_net(), x, cpu, accel.Accel(bf16=True))
+    half1, half2 = project(_net(), x, cpu, accel.Accel(bf16=True))
     assert half1.dtype == half2.dtype == torch.float32
     assert not torch.equal(half1, ref1), "autocast must actually have run in bf16"
     torch.testing.assert_close(half2, ref2, rtol=0.05, atol=0.05)
@@ -89,27 +91,18 @@ def test_device_placement_needs_the_kornia_backend() -> None:
 
 
 def test_gpu_options_train_on_cpu_and_resume_identically(
-    tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_dataset: Path, tmp_path: Path
 ) -> None:
     """bf16 + compile requested (dropped on CPU), channels-last, views made in the step from
     uint8 batches: training runs, and a run killed after epoch 1 resumes to the same weights."""
-    metrics = pretrain.run(tiny_dataset, FAST, tmp_path / "straight")
+    metrics = pretrain.run(tiny_dataset, params=FAST, out=tmp_path / "straight")
     assert all(torch.isfinite(torch.tensor(metrics["loss_per_epoch"])))
     assert metrics["train_images"] == 24 and metrics["world_size"] == 1
 
-    real_save = pretrain.save_checkpoint
-
-    def save_then_die(directory: Path, state: dict[str, Any]) -> Path:
-        path = real_save(directory, state)
-        if state["epoch"] == 0:
-            raise KeyboardInterrupt("simulated kill after epoch 1")
-        return path
-
-    monkeypatch.setattr(pretrain, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        pretrain.run(tiny_dataset, FAST, tmp_path / "resumed")
-    monkeypatch.setattr(pretrain, "save_checkpoint", real_save)
-    pretrain.run(tiny_dataset, FAST, tmp_path / "resumed", resume=True)
+    kill_after_first_epoch(
+        lambda: pretrain.run(tiny_dataset, params=FAST, out=tmp_path / "resumed")
+    )
+    pretrain.run(tiny_dataset, params=FAST, out=tmp_path / "resumed", resume=True)
     straight, _ = load_encoder(tmp_path / "straight")
     resumed, _ = load_encoder(tmp_path / "resumed")
     for name, tensor in straight.state_dict().items():

@@ -4,6 +4,7 @@ pretrain under torchrun's environment writes from rank 0 only and resumes to ide
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -22,9 +23,12 @@ from selfsup.config import Params, PretrainParams, render_params
 from selfsup.errors import ConfigError
 from selfsup.losses import nt_xent
 from selfsup.mining.graph import Graph, write_graph
-from selfsup.models import ProjectionHead, build_encoder
+from selfsup.models import ProjectionHead, artifact, build_encoder
 from selfsup.models.artifact import load_encoder
-from selfsup.train import distributed, pretrain
+from selfsup.train import distributed
+from selfsup.train import stage as pretrain
+from selfsup.train.methods import SimclrNet, byol
+from selfsup.train.methods import mined as mined_methods
 
 WORLD = 2
 LOCAL_BATCH = 6
@@ -75,10 +79,10 @@ def _torchrun_env(rank: int, port: int) -> None:
     )
 
 
-def _net() -> pretrain.SimclrNet:
+def _net() -> SimclrNet:
     torch.manual_seed(0)
     encoder = build_encoder(PARAMS)
-    net = pretrain.SimclrNet(encoder, ProjectionHead(encoder.out_dim, 16, 8))
+    net = SimclrNet(encoder, ProjectionHead(encoder.out_dim, 16, 8))
     # Eval-mode BatchNorm (running statistics) makes the forward independent of how the batch
     # is split; with batch statistics each rank normalises its own share (see docs).
     return net.eval()
@@ -143,7 +147,7 @@ def _pretrain(rank: int, port: int, data: str, out: str, die_after_first: bool) 
     results: list[dict[str, Any]] = []
     real_save, real_directory, real_run = (
         pretrain.save_checkpoint,
-        pretrain.atomic_directory,
+        artifact.atomic_directory,
         pretrain.run,
     )
 
@@ -159,7 +163,7 @@ def _pretrain(rank: int, port: int, data: str, out: str, die_after_first: bool) 
         results.append(real_run(*args, **kwargs))
         return results[-1]
 
-    pretrain.save_checkpoint, pretrain.atomic_directory = save, directory  # type: ignore[assignment]
+    pretrain.save_checkpoint, artifact.atomic_directory = save, directory  # type: ignore[assignment]
     pretrain.run = run  # type: ignore[assignment]
     if die_after_first:  # every rank is killed once epoch 1 and its checkpoint are done
         real_epoch, calls = pretrain._train_epoch, []
@@ -236,14 +240,14 @@ def _pretrain_method(rank: int, port: int, data: str, pairs: str, out: str, meth
     params = PARAMS.model_copy(update={"method": method, "epochs": 1, "warmup_epochs": 0})
     mined = Path(pairs) if method in ("simclr+triplet", "groco+mined") else None
     sizes: list[int] = []
-    real_loss = pretrain.triplet_loss
+    real_loss = mined_methods.triplet_loss
 
     def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
         sizes.append(len(args[0]))
         return real_loss(*args, **kwargs)
 
-    pretrain.triplet_loss = spy  # type: ignore[assignment]
-    metrics = pretrain.run(Path(data), params, Path(out), pairs=mined)
+    mined_methods.triplet_loss = spy  # type: ignore[assignment]
+    metrics = pretrain.run(Path(data), params=params, out=Path(out), pairs=mined)
     Path(f"{out}.rank{rank}.json").write_text(json.dumps({"sizes": sizes, **metrics}))
 
 
@@ -329,3 +333,37 @@ def test_ddp_groco_mined_and_gsimclr_agree_across_ranks(
     assert runs[0]["loss_per_epoch"] == runs[1]["loss_per_epoch"]
     assert np.isfinite(runs[0]["loss_per_epoch"]).all() and runs[0]["world_size"] == WORLD
     assert load_encoder(out)[0] is not None
+
+
+def _byol_rank(rank: int, port: int, data: str, out: str) -> None:
+    """BYOL in one rank of a 2-process job; records a digest of the target's parameters after
+    every EMA update."""
+    _torchrun_env(rank, port)
+    digests: list[str] = []
+    real_update = byol.ema_update
+
+    def spy(target: torch.nn.Module, online: torch.nn.Module, tau: float) -> None:
+        real_update(target, online, tau)
+        blob = b"".join(p.detach().cpu().numpy().tobytes() for p in target.parameters())
+        digests.append(hashlib.sha256(blob).hexdigest())
+
+    byol.ema_update = spy  # type: ignore[assignment]
+    params = PARAMS.model_copy(update={"method": "byol", "epochs": 2})
+    metrics = pretrain.run(Path(data), params=params, out=Path(out))
+    Path(f"{out}.rank{rank}.json").write_text(json.dumps({"digests": digests, **metrics}))
+
+
+def test_ddp_byol_updates_the_target_identically_on_every_rank(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    """DDP keeps the online weights equal, so every rank's EMA moves its target to the same
+    bits after every step; the ranks report the loss of the same gathered batch."""
+    out = tmp_path / "model"
+    _launch(_byol_rank, _free_port(), str(tiny_dataset), str(out))
+    runs = [json.loads((tmp_path / f"model.rank{r}.json").read_text()) for r in range(WORLD)]
+    steps = 2 * (32 // PARAMS.batch_size)
+    assert len(runs[0]["digests"]) == steps, "one EMA update per optimiser step"
+    assert runs[0]["digests"] == runs[1]["digests"]
+    assert len(set(runs[0]["digests"])) == steps, "the target moves every step"
+    assert runs[0]["loss_per_epoch"] == runs[1]["loss_per_epoch"]
+    assert runs[0]["world_size"] == WORLD and load_encoder(out)[0] is not None

@@ -7,7 +7,7 @@ from torch import nn
 from selfsup.config import PretrainParams
 from selfsup.models import ProjectionHead, build_encoder
 from selfsup.models.encoders import resnet18_cifar
-from selfsup.train.pretrain import resolve_device
+from selfsup.train.accel import resolve_device
 
 
 def test_resnet18_has_the_cifar_stem_and_keeps_resolution() -> None:

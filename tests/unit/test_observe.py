@@ -30,9 +30,40 @@ def samples(text: str) -> dict[str, float]:
     return out
 
 
-def test_flatten_keeps_finite_numbers_only() -> None:
-    nested = {"a": 1, "b": {"c": 0.5, "d": {"e": 2}}, "f": True, "g": "x", "h": math.nan}
-    assert flatten_metrics(nested) == {"a": 1.0, "b.c": 0.5, "b.d.e": 2.0}
+NESTED = {
+    "trained": {"knn_top1": 0.5, "per_class": {"a": 1, "b": 0}},
+    "loss_per_epoch": [4.1, 3.2],
+    "labeled": True,
+    "note": "dropped",
+    "missing": None,
+    "diverged": math.nan,
+    "ratio": math.inf,
+    "images": 10,
+}
+
+
+def test_flatten_metrics_keeps_finite_numbers_as_floats() -> None:
+    """What KFP Metrics and Prometheus both take: dotted keys, lists indexed, bools 0/1."""
+    flat = flatten_metrics(NESTED)
+    assert flat == {
+        "trained.knn_top1": 0.5,
+        "trained.per_class.a": 1.0,
+        "trained.per_class.b": 0.0,
+        "loss_per_epoch.0": 4.1,
+        "loss_per_epoch.1": 3.2,
+        "labeled": 1.0,
+        "images": 10.0,
+    }
+    assert all(type(v) is float for v in flat.values())
+
+
+def test_flatten_metrics_can_keep_every_leaf() -> None:
+    """The evaluation report's table: the same keys, every leaf as it is."""
+    flat = flatten_metrics(NESTED, numbers_only=False)
+    assert flat["labeled"] is True and flat["images"] == 10 and type(flat["images"]) is int
+    assert flat["note"] == "dropped" and flat["missing"] is None
+    assert math.isnan(flat["diverged"]) and flat["ratio"] == math.inf
+    assert set(flat) == set(flatten_metrics(NESTED)) | {"note", "missing", "diverged", "ratio"}
 
 
 def test_registry_holds_conventional_names_and_values() -> None:

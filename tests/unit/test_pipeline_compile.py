@@ -1,5 +1,6 @@
 """Compiled pipelines: golden copies, the GPU pool on exactly the GPU tasks, resources and retries
-on every task, the data hash in the cache key, container components only, no secret values."""
+on every task, the data hash in the cache key, one component object per task wherever it runs,
+no pip at run time, no secret values."""
 
 # No `from __future__ import annotations`: KFP reads the test component's annotations.
 
@@ -12,9 +13,10 @@ import pytest
 import yaml
 
 from selfsup.pipeline import compile as compiling
+from selfsup.pipeline.components import TASKS, component
+from selfsup.pipeline.dags import CLUSTER_REGISTRY, ClusterOptions, build, pipeline_arguments
 from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
 from selfsup.pipeline.task_settings import never_cache, use_secret_env
-from selfsup.pipeline.train import ClusterOptions
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_EXECUTORS = {"exec-pretrain", "exec-distill"}  # the tasks that must run on the GPU pool
@@ -46,7 +48,6 @@ def test_each_pipeline_matches_its_golden_copy(name: str) -> None:
 
 def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
     from selfsup.config import profile_params
-    from selfsup.pipeline.retrain import CLUSTER_REGISTRY, pipeline_arguments
 
     spec, platform = _docs(compiling.pipeline_yaml("retrain"))
     tasks = spec["root"]["dag"]["tasks"]
@@ -67,12 +68,12 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
         keys = {e["envVar"] for e in env["keyToEnv"]}
         assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     declared = set(spec["root"]["inputDefinitions"]["parameters"])
-    assert set(pipeline_arguments(profile_params("tiny"))) == declared
+    assert set(pipeline_arguments("retrain", profile_params("tiny"))) == declared
     defaults = spec["root"]["inputDefinitions"]["parameters"]["registry_params"]["defaultValue"]
     assert defaults["uri"] == CLUSTER_REGISTRY.uri
 
 
-@pytest.mark.parametrize("name", sorted(compiling.COMPONENTS))
+@pytest.mark.parametrize("name", sorted(TASKS))
 def test_each_component_matches_its_golden_copy(name: str) -> None:
     golden = (REPO / "components" / f"{name}.yaml").read_text()
     assert compiling.strip_sdk_version(compiling.component_yaml(name)) == golden
@@ -81,7 +82,7 @@ def test_each_component_matches_its_golden_copy(name: str) -> None:
 def test_golden_components_load_as_kfp_components() -> None:
     from kfp import components
 
-    for name in compiling.COMPONENTS:
+    for name in TASKS:
         loaded = components.load_component_from_file(str(REPO / "components" / f"{name}.yaml"))
         assert loaded.name == name
 
@@ -161,17 +162,67 @@ def test_downstream_cache_keys_include_the_datas_content_hash(compiled: str) -> 
 
 
 @pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
-def test_tasks_are_container_components_running_selfsup(name: str) -> None:
+def test_every_task_runs_its_function_through_kfps_executor_without_pip(name: str) -> None:
+    """Each executor is KFP's own executor over the task function's source, in the project
+    image (qualified, versioned tag), with nothing installed at run time."""
+    import inspect
+
     compiled = compiling.pipeline_yaml(name)
     spec, _ = _docs(compiled)
-    for name, executor in spec["deploymentSpec"]["executors"].items():
+    for executor_name, executor in spec["deploymentSpec"]["executors"].items():
         container = executor["container"]
-        assert container["command"][:3] == ["selfsup", "pipeline", "task"], name
-        if name != "exec-mine-plan":  # the only task without output artifacts
-            assert "{{$}}" in container["args"]  # metrics reach the UI via the executor output
+        task = executor_name.removeprefix("exec-")
+        function = TASKS[task].function
+        assert container["args"] == [
+            "--executor_input",
+            "{{$}}",
+            "--function_to_execute",
+            function.__name__,
+        ]
+        assert "kfp.dsl.executor_main" in container["command"][2]
+        assert inspect.getsource(function) in container["command"][3]
         image = container["image"]
         assert ":" in image and not image.endswith(":latest")
     assert "pip install" not in compiled and "packages_to_install" not in compiled
+
+
+def _used_components(name: str, options: ClusterOptions) -> set[int]:
+    """ids of the component objects pipeline ``name``'s tasks are made from (KFP builds the
+    graph when the pipeline function is decorated, inside ``build``)."""
+    from kfp.dsl import base_component
+
+    seen: set[int] = set()
+    real_call = base_component.BaseComponent.__call__
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.add(id(self))
+        return real_call(self, *args, **kwargs)
+
+    base_component.BaseComponent.__call__ = spy  # type: ignore[method-assign]
+    try:
+        build(name, options)
+    finally:
+        base_component.BaseComponent.__call__ = real_call  # type: ignore[method-assign]
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
+def test_every_task_is_the_same_component_object_offline_and_on_the_cluster(name: str) -> None:
+    from selfsup.pipeline.local import LOCAL_OPTIONS
+
+    cluster = _used_components(name, ClusterOptions())
+    offline = _used_components(name, LOCAL_OPTIONS)
+    assert len(cluster) >= 5 and len(offline) >= 5
+    bound = {
+        n: id(component(n, ClusterOptions().gpu_image if TASKS[n].gpu else ClusterOptions().image))
+        for n in TASKS
+    }
+    fan_out = {bound["mine-plan"], bound["mine-shard"], bound["mine-merge"]}
+    # Offline differs only by mining's switch: one `mine` task instead of the fan-out.
+    assert offline - {bound["mine"]} == cluster - fan_out
+    assert cluster <= set(bound.values()) and offline <= set(bound.values())
+    if name != "forget":
+        assert fan_out <= cluster and bound["mine"] in offline
 
 
 def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
@@ -183,7 +234,7 @@ def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
     assert loop["iteratorPolicy"] == {"parallelismLimit": ClusterOptions().mine_parallelism}
     items = loop["parameterIterator"]["items"]["inputParameter"]
     source = loop["inputs"]["parameters"][items]["taskOutputParameter"]
-    assert source == {"outputParameterKey": "shards", "producerTask": "mine-plan"}
+    assert source == {"outputParameterKey": "Output", "producerTask": "mine-plan"}
     body = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
     assert set(body) == {"mine-shard"}
     merge = tasks["mine-merge"]
@@ -215,12 +266,11 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
 def test_run_arguments_are_exactly_the_pipeline_parameters(compiled: str) -> None:
     """submit/schedule send no parameter the DAG does not declare (the server would refuse it)."""
     from selfsup.config import profile_params
-    from selfsup.pipeline.train import pipeline_arguments
 
     spec, _ = _docs(compiled)
     declared = set(spec["root"]["inputDefinitions"]["parameters"])
     for profile in ("default", "tiny", "gpu"):
-        assert set(pipeline_arguments(profile_params(profile))) == declared
+        assert set(pipeline_arguments("train", profile_params(profile))) == declared
 
 
 def test_secrets_appear_by_name_only_and_side_effects_are_never_cached(
@@ -271,7 +321,6 @@ def test_unknown_pipeline_is_a_clear_error() -> None:
 
 def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit() -> None:
     from selfsup.config import profile_params
-    from selfsup.pipeline.forget import pipeline_arguments
 
     spec, platform = _docs(compiling.pipeline_yaml("forget"))
     tasks = spec["root"]["dag"]["tasks"]
@@ -288,7 +337,9 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     assert tasks["data"]["cachingOptions"] == {"enableCache": True}
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert inputs["forget_ids"]["parameterType"] == "LIST"
-    assert set(pipeline_arguments(profile_params("tiny"), ["train/1"])) == set(inputs)
+    assert set(pipeline_arguments("forget", profile_params("tiny"), forget_ids=["train/1"])) == set(
+        inputs
+    )
 
     executors = spec["deploymentSpec"]["executors"]
     gpu = {n for n, ex in executors.items() if "accelerator" in ex["container"]["resources"]}

@@ -1,11 +1,10 @@
 """``selfsup compress``: pretrained encoder → a smaller deployable file + manifest.
 
-The output directory (replaced atomically) holds ``model.onnx`` (float methods; checked with
-onnxruntime), ``model.torchscript.pt`` (every method; int8 only ships this), ``weights.packed``
-(the honest-size packed weights, :mod:`selfsup.compress.size`), ``metrics.json`` and a manifest
-(kind ``compressed-encoder``) recording the source model, the data, the method and the input
-contract (float [N,3,H,W] in [0,1] → [N,D], normalisation inside). Nothing reads labels: the
-fine-tuning targets and the reported fidelity are the original encoder's embeddings.
+The output (replaced atomically) holds ``model.onnx`` (float methods), ``model.torchscript.pt``
+(every method; int8 ships only this), ``weights.packed`` (the honest size,
+:mod:`selfsup.compress.size`), ``metrics.json`` and a manifest (kind ``compressed-encoder``) with
+the input contract: float [N,3,H,W] in [0,1] → [N,D], normalisation inside. No labels are read:
+fine-tuning targets and fidelity are the original encoder's embeddings.
 """
 
 from __future__ import annotations
@@ -134,18 +133,19 @@ def _export(
     return out
 
 
-def run(model_dir: Path, data_dir: Path, params: CompressParams, out: Path) -> dict[str, Any]:
-    """Compress the encoder in ``model_dir`` with unlabeled images of ``data_dir`` into ``out``."""
+def run(dataset: Path, model: Path, *, params: CompressParams, out: Path) -> dict[str, Any]:
+    """Compress the encoder ``model`` with ``dataset``'s unlabeled images into ``out``."""
     started = time.perf_counter()
-    teacher, model_manifest = load_encoder(Path(model_dir))
-    data_manifest = read_dataset_manifest(Path(data_dir))
-    images = _training_images(Path(data_dir), params)
+    model_dir, data_dir = Path(model), Path(dataset)
+    teacher, model_manifest = load_encoder(model_dir)
+    data_manifest = read_dataset_manifest(data_dir)
+    images = _training_images(data_dir, params)
     data = distill_set(teacher, images)
-    model, info = compress_encoder(teacher, data, params)
-    test = load_split(Path(data_dir), "test", verify=False).images[:FIDELITY_IMAGES]
+    student, info = compress_encoder(teacher, data, params)
+    test = load_split(data_dir, "test", verify=False).images[:FIDELITY_IMAGES]
     probe = test if len(test) else images[:FIDELITY_IMAGES]
     check = probe[:CHECK_IMAGES].float().div(255.0)
-    packed, dense = pack(model.state_dict()), pack(teacher.state_dict())
+    packed, dense = pack(student.state_dict()), pack(teacher.state_dict())
     metrics: dict[str, Any] = {
         "method": params.method,
         "density_target": params.density,
@@ -155,11 +155,11 @@ def run(model_dir: Path, data_dir: Path, params: CompressParams, out: Path) -> d
         "packed_bytes": len(packed),
         "dense_packed_bytes": len(dense),
         "compression_ratio": len(dense) / len(packed),
-        "fidelity_cosine": fidelity(model, embed(teacher, probe, 256), probe),
+        "fidelity_cosine": fidelity(student, embed(teacher, probe, 256), probe),
     }
     _, int8 = split_method(params.method)
     with atomic_directory(Path(out)) as tmp:
-        metrics.update(_export(model, tmp, check, params, int8))
+        metrics.update(_export(student, tmp, check, params, int8))
         atomic_write_bytes(tmp / PACKED_NAME, packed)
         metrics["wall_s"] = time.perf_counter() - started
         atomic_write_json(tmp / METRICS_NAME, metrics)

@@ -18,7 +18,6 @@ batch and a pool model, takes an Adam step on ``(X_s, Y_s)`` along the KRR loss
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from pathlib import Path
@@ -29,45 +28,21 @@ from torchvision.utils import save_image
 
 from selfsup.config import DistillParams, PretrainParams
 from selfsup.data.shards import load_split, read_dataset_manifest
+from selfsup.distill.format import save_distilled
 from selfsup.distill.krr import krr_loss
 from selfsup.distill.pool import ModelPool, PoolModel
-from selfsup.errors import ConfigError, DataError
+from selfsup.errors import ConfigError
 from selfsup.models import build_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
 from selfsup.observe.progress import StepProgress
 from selfsup.store import (
     atomic_directory,
-    atomic_write_bytes,
     atomic_write_json,
-    read_manifest,
-    write_manifest,
 )
-from selfsup.train.pretrain import resolve_device
+from selfsup.train.accel import resolve_device
 
 log = logging.getLogger("selfsup.distill")
-
-DISTILLED_KIND = "distilled"
-IMAGES_NAME = "images.pt"
-TARGETS_NAME = "targets.pt"
-
-
-def _save_tensor(path: Path, tensor: torch.Tensor) -> None:
-    buffer = io.BytesIO()
-    torch.save(tensor.detach().cpu().contiguous(), buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_distilled(root: Path) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """Images ``[m,3,H,W]`` (float, [0,1]), targets ``[m,D]`` and the manifest (verified)."""
-    manifest = read_manifest(Path(root), kind=DISTILLED_KIND)
-    images = torch.load(Path(root) / IMAGES_NAME, weights_only=True)
-    targets = torch.load(Path(root) / TARGETS_NAME, weights_only=True)
-    if images.ndim != 4 or targets.ndim != 2 or len(images) != len(targets):
-        raise DataError(
-            f"{root}: images {tuple(images.shape)} and targets {tuple(targets.shape)} do not match"
-        )
-    return images.float(), targets.float(), manifest
 
 
 def real_subset(images: torch.Tensor, size: int | None, seed: int) -> torch.Tensor:
@@ -178,12 +153,13 @@ def distill(
     return synthetic.detach().cpu(), targets.detach().cpu(), metrics
 
 
-def run(model_dir: Path, data_dir: Path, params: DistillParams, out: Path) -> dict[str, Any]:
-    """The stage: distill ``data_dir``'s train split with the teacher in ``model_dir`` to ``out``.
+def run(dataset: Path, model: Path, *, params: DistillParams, out: Path) -> dict[str, Any]:
+    """Distill ``dataset``'s train split with the teacher encoder ``model`` into ``out``.
 
     The pool models are the project's ConvNet at ``pool_width`` channels. Returns the metrics
     also written to ``out/metrics.json``.
     """
+    model_dir, data_dir = Path(model), Path(dataset)
     data_manifest = read_dataset_manifest(data_dir)
     teacher, teacher_manifest = load_encoder(model_dir)
     real = real_subset(load_split(data_dir, "train").images, params.real_images, params.seed)
@@ -206,19 +182,15 @@ def run(model_dir: Path, data_dir: Path, params: DistillParams, out: Path) -> di
         (tmp / "loss.csv").write_text(
             "step,loss\n" + "".join(f"{i + 1},{v:.6f}\n" for i, v in enumerate(losses))
         )
-        _save_tensor(tmp / IMAGES_NAME, images)
-        _save_tensor(tmp / TARGETS_NAME, targets)
         save_image(images[:64], tmp / "preview.png", nrow=8)
         atomic_write_json(tmp / "metrics.json", metrics)
-        write_manifest(
+        save_distilled(
             tmp,
-            DISTILLED_KIND,
+            images,
+            targets,
             params.model_dump(),
             teacher=teacher_manifest["content_hash"],
             data=data_manifest["content_hash"],
-            num_images=len(images),
-            image_shape=list(images.shape[1:]),
-            target_dim=int(targets.shape[1]),
             metrics={
                 k: metrics[k] for k in ("outer_loss_first", "outer_loss_last", "wall_seconds")
             },

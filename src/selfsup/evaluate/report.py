@@ -15,7 +15,7 @@ import html
 import io
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from selfsup.evaluate.calibration import Calibration
+from selfsup.observe.metrics import flatten_metrics
 from selfsup.store import atomic_write_bytes
 
 REPORT_NAME = "report.html"
@@ -215,17 +216,6 @@ def _names(class_names: list[str], n: int) -> list[str]:
     return [class_names[i] if i < len(class_names) else str(i) for i in range(n)]
 
 
-def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(dotted.key, value)`` pairs of nested metrics, the way ``dvc metrics show`` lists them."""
-    for key in sorted(metrics):
-        value = metrics[key]
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from flatten_metrics(value, f"{name}.")
-        else:
-            yield name, value
-
-
 def _format(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
@@ -308,7 +298,8 @@ def render_report(data: ReportData) -> str:
                 _img(_reliability_plot(data.reliability), "reliability diagrams"),
             )
         )
-    sections.append(_section("Metrics", _table(list(flatten_metrics(metrics)))))
+    rows = sorted(flatten_metrics(metrics, numbers_only=False).items())
+    sections.append(_section("Metrics", _table(rows)))
     sections.append(_section("Lineage", _table(sorted(data.lineage.items()))))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -1,10 +1,9 @@
 """``selfsup evaluate``: score a pretrained encoder on frozen features, beside its random floor.
 
-A kNN or probe accuracy means little alone: a randomly initialised ConvNet already reaches
-~30-40% kNN accuracy on CIFAR-10. So every metric is computed twice, for the trained encoder and
-for a freshly initialised one of the same architecture (seeded), and the gain is reported. The
-output directory holds ``metrics.json`` (for ``dvc metrics``), ``report.html``, ``plots/*.csv``
-and a manifest recording the model and data it was computed from.
+Every metric is computed for the trained encoder and for a seeded random-init one of the same
+architecture, and the gain is reported: a random ConvNet alone reaches ~30-40% kNN on CIFAR-10.
+The output holds ``metrics.json``, ``report.html``, ``plots/*.csv`` and a manifest naming the
+model and data.
 """
 
 from __future__ import annotations
@@ -239,14 +238,10 @@ def _report_data(
     )
 
 
-def run(model_dir: Path, data_dir: Path, params: EvaluateParams, out: Path) -> dict[str, Any]:
-    """Evaluate the encoder in ``model_dir`` on the dataset in ``data_dir``; write ``out``.
-
-    ``out`` is replaced atomically: it holds ``metrics.json``, ``report.html``, ``plots/`` and
-    ``manifest.json`` (kind ``evaluation``, with the model's and data's content hashes) or, if
-    anything fails, is left as it was. Returns the metrics.
-    """
-    model_dir, data_dir, out = Path(model_dir), Path(data_dir), Path(out)
+def run(dataset: Path, model: Path, *, params: EvaluateParams, out: Path) -> dict[str, Any]:
+    """Evaluate the encoder in ``model`` on ``dataset``; write ``out`` (replaced atomically,
+    manifest kind ``evaluation``). Returns the metrics."""
+    model_dir, data_dir, out = Path(model), Path(dataset), Path(out)
     encoder, model_manifest = load_encoder(model_dir)
     data_manifest = read_dataset_manifest(data_dir)  # verifies every shard once
     train = load_split(data_dir, "train", verify=False)

@@ -2,8 +2,9 @@
 
 Output (``kind: dataset``, readable by :func:`selfsup.data.shards.load_split`): the patches as the
 ``train`` split (labels: ground-truth class for synthetic video, -1 otherwise), the graph in
-``graph/nodes.csv`` + ``graph/edges.csv``, a contact sheet ``contact_sheet.png`` of mined pairs,
-and the manifest (edge counts, failures, params, inputs).
+``graph/nodes.csv`` + ``graph/edges.csv``, ``contact_sheet.png`` of mined pairs, and the manifest.
+:func:`run` mines in one process; :func:`run_shard` + :func:`run_merge` are the same work fanned
+out (one shard per task), and give the same dataset.
 """
 
 from __future__ import annotations
@@ -202,12 +203,18 @@ def write_mined(
 
 
 def run(
-    params: MineParams,
-    out: Path,
     videos: str | Path | None = None,
     encoder: Path | None = None,
+    *,
+    params: MineParams,
+    out: Path,
 ) -> dict[str, Any]:
-    """Mine every shard in this process (in order), merge, write ``out``; returns metrics."""
+    """Mine every shard in this process (in order), merge, write ``out``; returns metrics.
+
+    ``videos``: a folder or ``s3://`` prefix (default: ``params.video_dir``,
+    ``$SELFSUP_VIDEO_DIR``, or the seeded synthetic set); ``encoder``: a model directory whose
+    features cluster the patches (default: HOG).
+    """
     with tempfile.TemporaryDirectory(prefix="selfsup-synthetic-") as scratch:
         if params.source == "synthetic" and videos is None:
             paths = _synthetic(params, Path(scratch))
@@ -217,16 +224,16 @@ def run(
             mine_shard(shard_videos(paths, params.num_shards, i), params)
             for i in range(params.num_shards)
         ]
-        return write_mined(out, combine(shards), params, encoder, [p.name for p in paths])
+        return write_mined(Path(out), combine(shards), params, encoder, [p.name for p in paths])
 
 
 def run_shard(
-    params: MineParams, out: Path, index: int, videos: str | Path | None = None
+    index: int, videos: str | Path | None = None, *, params: MineParams, out: Path
 ) -> dict[str, Any]:
     """Mine shard ``index`` of ``params.num_shards`` into the shard directory ``out``.
 
     With ``source: synthetic`` (and no ``videos``) each shard generates the whole seeded set and
-    keeps its own share, so shards agree with a single-process :func:`run` without sharing files.
+    keeps its own share, so shards agree with :func:`run` without sharing files.
     """
     with tempfile.TemporaryDirectory(prefix="selfsup-videos-") as scratch:
         if not 0 <= index < params.num_shards:
@@ -237,15 +244,15 @@ def run_shard(
         else:
             paths = list_videos(params, videos, Path(scratch), (index, params.num_shards))
         shard = mine_shard(paths, params)
-    with atomic_directory(out) as tmp:
+    with atomic_directory(Path(out)) as tmp:
         save_shard(tmp, shard, params)
     return {"videos": len(shard.records), "failures": shard.failures}
 
 
 def run_merge(
-    params: MineParams, shard_dirs: list[Path], out: Path, encoder: Path | None = None
+    shards: list[Path], encoder: Path | None = None, *, params: MineParams, out: Path
 ) -> dict[str, Any]:
     """Merge shard directories (any order) into the mined dataset ``out``."""
-    shards = [load_shard(d) for d in shard_dirs]
-    inputs = sorted(str(r["video"]) for s in shards for r in s.records)
-    return write_mined(out, combine(shards), params, encoder, inputs)
+    loaded = [load_shard(Path(d)) for d in shards]
+    inputs = sorted(str(r["video"]) for s in loaded for r in s.records)
+    return write_mined(Path(out), combine(loaded), params, encoder, inputs)

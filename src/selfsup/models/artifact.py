@@ -1,6 +1,7 @@
 """The model directory: ``encoder.pt`` (a state dict) + ``manifest.json`` (architecture params,
-lineage, metrics). Loading rebuilds the architecture from the manifest and reads the weights with
-``torch.load(weights_only=True)`` (no code is unpickled), after verifying checksums.
+lineage, metrics); a trained one also holds ``metrics.json`` and ``loss.csv``. Loading rebuilds
+the architecture from the manifest and reads the weights with ``torch.load(weights_only=True)``
+(no code is unpickled), after verifying checksums.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import torch
 
 from selfsup.config import PretrainParams
 from selfsup.models.encoders import Encoder, build_encoder
-from selfsup.store import atomic_write_bytes, read_manifest, write_manifest
+from selfsup.store import (
+    atomic_directory,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_manifest,
+    write_manifest,
+)
 
 MODEL_KIND = "encoder"
 WEIGHTS_NAME = "encoder.pt"
@@ -29,6 +36,24 @@ def save_encoder(
     return write_manifest(
         Path(root), MODEL_KIND, params.model_dump(), out_dim=encoder.out_dim, **fields
     )
+
+
+def write_model(
+    out: Path, encoder: Encoder, params: PretrainParams, metrics: dict[str, Any], **lineage: Any
+) -> None:
+    """Write the model directory ``out`` atomically: ``metrics.json``, ``loss.csv`` (per-epoch
+    loss and throughput, for ``dvc plots``), the encoder and its manifest (with ``lineage``)."""
+    rows = ["epoch,loss,images_per_second"] + [
+        f"{i + 1},{loss:.6f},{ips:.1f}"
+        for i, (loss, ips) in enumerate(
+            zip(metrics["loss_per_epoch"], metrics["images_per_second"], strict=True)
+        )
+    ]
+    summary = ("final_loss", "wall_seconds", "epochs", "train_images")
+    with atomic_directory(out) as tmp:
+        atomic_write_json(tmp / "metrics.json", metrics)
+        (tmp / "loss.csv").write_text("\n".join(rows) + "\n")
+        save_encoder(tmp, encoder, params, metrics={k: metrics[k] for k in summary}, **lineage)
 
 
 def load_encoder(root: Path) -> tuple[Encoder, dict[str, Any]]:

@@ -8,7 +8,7 @@ A batch stage lives shorter than a scrape interval, so it pushes: one group per
 - ``selfsup_stage_throughput_items_per_second`` items / duration
 - ``selfsup_stage_failures_total``              1 when the stage raised, else 0
 - ``selfsup_stage_last_completion_timestamp_seconds``  Unix time the stage ended
-- ``selfsup_stage_metric{name=...}``            each numeric final metric (``trained.knn_top1``)
+- ``selfsup_stage_metric{name=...}``            each final metric (:func:`flatten_metrics`)
 
 ``SELFSUP_PUSHGATEWAY`` (``host:port``) turns pushing on; ``SELFSUP_PIPELINE`` and
 ``SELFSUP_RUN_ID`` fill the grouping key (defaults ``local`` and a fresh id). An unreachable
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway, start_http_server
 
@@ -38,17 +38,35 @@ RUN_ID_ENV = "SELFSUP_RUN_ID"
 JOB = "selfsup"
 
 
-def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a nested metrics dict as ``a.b.c`` → float (bools, NaN and text are
-    dropped: a Prometheus sample is a finite number)."""
-    out: dict[str, float] = {}
+@overload
+def flatten_metrics(
+    metrics: Mapping[str, Any], prefix: str = "", *, numbers_only: Literal[True] = True
+) -> dict[str, float]: ...
+@overload
+def flatten_metrics(
+    metrics: Mapping[str, Any], prefix: str = "", *, numbers_only: bool
+) -> dict[str, Any]: ...
+def flatten_metrics(
+    metrics: Mapping[str, Any], prefix: str = "", *, numbers_only: bool = True
+) -> dict[str, Any]:
+    """Nested metrics as ``{"a.b.c": leaf}``: the one flattening of every metrics consumer.
+
+    Mappings nest with dots and lists are indexed (``loss_per_epoch.0``). With ``numbers_only``
+    (KFP Metrics and Prometheus both hold finite numbers) a leaf becomes a float, booleans 0/1,
+    and strings, None, NaN and infinities are dropped; otherwise every leaf is kept as it is
+    (the evaluation report's table).
+    """
+    out: dict[str, Any] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(flatten_metrics(value, name + "."))
-        elif (
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        ):
+            out.update(flatten_metrics(value, f"{name}.", numbers_only=numbers_only))
+        elif isinstance(value, list | tuple):
+            indexed = {str(i): v for i, v in enumerate(value)}
+            out.update(flatten_metrics(indexed, f"{name}.", numbers_only=numbers_only))
+        elif not numbers_only:
+            out[name] = value
+        elif isinstance(value, int | float) and math.isfinite(value):  # bool is an int: 1.0
             out[name] = float(value)
     return out
 

@@ -92,57 +92,40 @@ def _experiment_id(client: Any, target: Target) -> str:
     return str(made.experiment_id)
 
 
-def submit(
+def start(
     target: Target,
     package: Path,
     pipeline_name: str,
     version: str,
-    run_name: str,
+    name: str,
     arguments: dict[str, Any],
+    cron: str | None = None,
 ) -> tuple[Uploaded, str]:
-    """Upload a version and start one run of it; returns the upload and the run id."""
-    client = _client(target)
-    uploaded = upload(client, package, pipeline_name, version)
-    run = _api_call(
-        "starting the run",
-        client.run_pipeline,
-        experiment_id=_experiment_id(client, target),
-        job_name=run_name,
-        params=arguments,
-        pipeline_id=uploaded.pipeline_id,
-        version_id=uploaded.version_id,
-    )
-    return uploaded, str(run.run_id)
+    """Upload a version, then start one run of it or (``cron``: 6 fields, seconds first) a
+    recurring run; returns the upload and the run's or recurring run's id.
 
-
-def schedule(
-    target: Target,
-    package: Path,
-    pipeline_name: str,
-    version: str,
-    schedule_name: str,
-    cron: str,
-    arguments: dict[str, Any],
-    max_concurrency: int = 1,
-) -> tuple[Uploaded, str]:
-    """Upload a version and create a recurring run of it on ``cron`` (6 fields, seconds first).
-
-    The cron string is checked before anything is uploaded. Missed runs are not caught up (a
-    retrain that was down for a week should run once, not seven times).
+    A cron string is checked before anything is uploaded. A schedule runs one at a time and does
+    not catch up missed runs (a retrain that was down for a week should run once, not seven).
     """
-    expression = validate_cron(cron)
+    expression = validate_cron(cron) if cron is not None else None
     client = _client(target)
     uploaded = upload(client, package, pipeline_name, version)
+    common = {
+        "experiment_id": _experiment_id(client, target),
+        "job_name": name,
+        "params": arguments,
+        "pipeline_id": uploaded.pipeline_id,
+        "version_id": uploaded.version_id,
+    }
+    if expression is None:
+        run = _api_call("starting the run", client.run_pipeline, **common)
+        return uploaded, str(run.run_id)
     recurring = _api_call(
         "creating the recurring run",
         client.create_recurring_run,
-        experiment_id=_experiment_id(client, target),
-        job_name=schedule_name,
         cron_expression=expression,
-        max_concurrency=max_concurrency,
+        max_concurrency=1,
         no_catchup=True,
-        params=arguments,
-        pipeline_id=uploaded.pipeline_id,
-        version_id=uploaded.version_id,
+        **common,
     )
     return uploaded, str(recurring.recurring_run_id)

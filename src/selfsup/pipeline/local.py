@@ -1,9 +1,10 @@
-"""``run-local``: the train (or retrain) DAG offline, with KFP's own local runner.
+"""``run-local``: a pipeline offline, under KFP's own ``kfp.local.SubprocessRunner``.
 
-``kfp.local.SubprocessRunner(use_venv=False)`` executes each lightweight twin in a subprocess of
-this interpreter (no image, no cluster, no network), wiring artifacts between tasks exactly as
-the DAG says. It ignores resources, GPU settings and retries, and treats any ``pipeline_root``
-as a local directory — so the outputs land under ``root/<pipeline>-<timestamp>/<task>/``.
+The runner executes each task's component — the object compiled for the cluster — in a
+subprocess of this interpreter (``use_venv=False``: no image, no network), wiring artifacts as the
+DAG says; only mining's fan-out is off (:class:`~selfsup.pipeline.dags.ClusterOptions`). It
+ignores resources, GPU settings and retries, and treats ``pipeline_root`` as a local directory:
+outputs land under ``root/<pipeline>-<timestamp>/<task>/``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.config import Params, RegistryParams
-from selfsup.pipeline import forget, retrain, train
+from selfsup.pipeline.dags import ClusterOptions, build, pipeline, pipeline_arguments
 from selfsup.pipeline.errors import PipelineError
 
-# pipeline -> (pipeline name, its tasks' names, in the DAG's order).
-LOCAL_PIPELINES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "train": (
-        train.PIPELINE_NAME,
-        ("data", "mine", "pretrain", "evaluate", "compress", "distill"),
-    ),
-    "retrain": (retrain.PIPELINE_NAME, ("data", "mine", "pretrain", "evaluate", "register")),
-    "forget": (forget.PIPELINE_NAME, ("data", "pull", "unlearn", "evaluate", "forget-register")),
-}
+LOCAL_OPTIONS = ClusterOptions(fan_out=False)
 
 
 @dataclass(frozen=True)
@@ -41,47 +34,36 @@ class LocalRun:
         return self.run_dir / task
 
 
-def _newest_run(root: Path, name: str, before: set[Path]) -> Path:
-    runs = [p for p in root.glob(f"{name}-local-*") if p.is_dir()]
-    fresh = [p for p in runs if p not in before]
-    if len(fresh) != 1:
-        raise PipelineError(f"expected one new local run under {root}, found {len(fresh)}")
-    return fresh[0]
-
-
 def run_local(
     params: Params,
     root: Path,
-    pipeline: str = "train",
+    name: str = "train",
     registry: RegistryParams | None = None,
     forget_ids: list[str] | None = None,
 ) -> LocalRun:
-    """Run the ``train``, ``retrain`` (registering into ``registry``, default ``./registry``)
-    or ``forget`` (serving ``forget_ids`` on that registry's champion) DAG on ``params`` (e.g.
-    the tiny profile) with outputs under ``root``."""
+    """Run pipeline ``name`` on ``params`` (e.g. the tiny profile) with outputs under ``root``;
+    retrain and forget use ``registry`` (default ``./registry``), forget serves ``forget_ids``."""
     from kfp import local
 
-    if pipeline not in LOCAL_PIPELINES:
-        raise PipelineError(f"unknown pipeline {pipeline!r}; available: {sorted(LOCAL_PIPELINES)}")
-    name, tasks = LOCAL_PIPELINES[pipeline]
-    if pipeline == "forget" and not forget_ids:
+    spec = pipeline(name)
+    if spec.request and not forget_ids:
         raise PipelineError("the forget pipeline needs the deletion request's sample ids")
-    if pipeline == "train":
-        dag = train.build_local(params)
-    elif pipeline == "retrain":
-        dag = retrain.build_local(params, registry)
-    else:
-        dag = forget.build_local(params, registry)
+    gate = registry or RegistryParams()
+    arguments = pipeline_arguments(name, params, gate, forget_ids if spec.request else None)
+    dag = build(name, LOCAL_OPTIONS, params, gate)
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
     start = time.perf_counter()
     try:
-        dag(forget_ids=list(forget_ids or [])) if pipeline == "forget" else dag()
+        dag(**arguments)
     except RuntimeError as exc:  # kfp.local raises RuntimeError when a task fails
         raise PipelineError(f"local run failed: {exc}") from None
     seconds = time.perf_counter() - start
-    run_dir = _newest_run(root, name, before)
-    metrics = {task: json.loads((run_dir / task / "metrics").read_text()) for task in tasks}
+    fresh = [p for p in root.glob(f"{spec.name}-*") if p.is_dir() and p not in before]
+    if len(fresh) != 1:
+        raise PipelineError(f"expected one new local run under {root}, found {len(fresh)}")
+    run_dir = fresh[0]
+    metrics = {t: json.loads((run_dir / t / "metrics").read_text()) for t in spec.local_tasks}
     return LocalRun(run_dir=run_dir, metrics=metrics, seconds=seconds)

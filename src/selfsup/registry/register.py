@@ -5,6 +5,7 @@ scheduled ``retrain`` pipeline."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,11 @@ def _ensure_versioned_bucket(registry: Registry) -> None:
         registry.objects.ensure_bucket(versioning=True)
 
 
+def with_promoted(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """The decision with ``promoted`` (a number the Kubeflow UI can show next to ``action``)."""
+    return {**decision, "promoted": decision["action"] == "promote"}
+
+
 def register_and_gate(
     registry: Registry,
     model: Path,
@@ -43,7 +49,7 @@ def register_and_gate(
     metrics = json.loads(Path(evaluation).read_text())
     _ensure_versioned_bucket(registry)
     record = registry.register(Path(model), metrics, lineage)
-    return dict(registry.promote(record["id"], gate))
+    return with_promoted(registry.promote(record["id"], gate))
 
 
 def register_unlearned(
@@ -83,4 +89,4 @@ def register_unlearned(
         decision = registry.promote(record["id"], gate, force=forced)
     else:
         decision = registry.reject(record["id"], reason)
-    return {**decision, "audit_passed": passed}
+    return with_promoted({**decision, "audit_passed": passed})

@@ -1,4 +1,4 @@
-"""The fast GPU path of a training step, and its clean fall-back on a CPU.
+"""The device a stage runs on, the fast GPU path of a training step, and its fall-back on a CPU.
 
 ``PretrainParams`` *asks* for bf16 autocast, channels-last memory, ``torch.compile`` and views
 made on the device; :func:`resolve` decides what this device gets. On a CPU, bf16 autocast (no
@@ -19,8 +19,18 @@ import torch
 from torch import nn
 
 from selfsup.config import PretrainParams
+from selfsup.errors import ConfigError
 
 log = logging.getLogger("selfsup.accel")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is a clear error."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but no CUDA device is visible; use auto or cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
   catastrophic interference.
 * **retrain** (the gold standard): at this repo's scale, "retraining from scratch" means exactly
   the recipe that made the original model, on the remaining data only — a fresh SimCLR pretrain
-  (:func:`selfsup.train.pretrain.run`) with the original model's own pretrain params (same
+  (:func:`selfsup.train.stage.run`) with the original model's own pretrain params (same
   encoder, epochs, image budget ``max_images``; ``retrain_epochs`` can shorten it) followed by a
   linear head fitted with the repo's linear probe on the remaining data's features.
 """
@@ -26,7 +26,9 @@ from selfsup.data.shards import Split, write_dataset
 from selfsup.evaluate.linear_probe import fit_linear_probe
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
-from selfsup.train import pretrain
+from selfsup.train import stage as pretrain
+from selfsup.train.accel import resolve_device
+from selfsup.train.loaders import as_unit_float
 from selfsup.unlearn.head import head_from_probe
 
 
@@ -68,7 +70,7 @@ def finetune(
         order = torch.randperm(len(images), generator=generator)
         for start in range(0, len(images), params.batch_size):
             idx = order[start : start + params.batch_size]
-            x = pretrain.as_unit_float(images[idx].to(device))
+            x = as_unit_float(images[idx].to(device))
             loss = F.cross_entropy(tuned(model(x)), labels[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
@@ -100,10 +102,13 @@ def retrain(
             params={},
         )
         metrics = pretrain.run(
-            data_dir, pretrain_params, Path(tmp) / "model", checkpoints=Path(tmp) / "ckpt"
+            data_dir,
+            params=pretrain_params,
+            out=Path(tmp) / "model",
+            checkpoints=Path(tmp) / "ckpt",
         )
         encoder, _ = load_encoder(Path(tmp) / "model")
-    device = pretrain.resolve_device(pretrain_params.device)
+    device = resolve_device(pretrain_params.device)
     encoder = encoder.to(device).requires_grad_(False)
     head = fit_head(
         encoder,

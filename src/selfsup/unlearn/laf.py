@@ -34,7 +34,7 @@ from torch.nn import functional as F
 from selfsup.config import UnlearnParams
 from selfsup.errors import SelfsupError
 from selfsup.models.embed import embed
-from selfsup.train.pretrain import as_unit_float
+from selfsup.train.loaders import as_unit_float
 from selfsup.unlearn.vae import (
     RepresentationVAE,
     active_units,

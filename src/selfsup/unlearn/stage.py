@@ -1,11 +1,9 @@
 """``selfsup unlearn``: serve one deletion request with LAF, audit it against the baselines.
 
-Reads the encoder (and optionally its linear head; otherwise the original head is fitted on the
-full labelled training split), the prepared dataset and a forget list of sample ids
-(:mod:`selfsup.unlearn.ids`). Runs LAF on unlabelled images (+R when enabled), then the
-baselines, audits every model the same way, and writes, atomically, ``out/``:
-``encoder/`` (the unlearned encoder, a normal model directory with lineage), ``head/`` (its
-head), ``request.json`` (the deletion-request record) and ``metrics.json``.
+Runs LAF on unlabelled images (+R when enabled) and the baselines, audits every model the same
+way, and writes ``out/`` atomically: ``encoder/`` (a model directory with lineage), ``head/``,
+``request.json`` (the deletion-request record) and ``metrics.json``. Without ``head_dir`` the
+original head is fitted on the full labelled train split.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from selfsup.models.artifact import load_encoder, save_encoder
 from selfsup.models.embed import embed
 from selfsup.models.encoders import Encoder
 from selfsup.store import atomic_directory, atomic_write_json
-from selfsup.train.pretrain import resolve_device
+from selfsup.train.accel import resolve_device
 from selfsup.unlearn import audit, baselines
 from selfsup.unlearn.head import finetune_head, load_head, save_head
 from selfsup.unlearn.ids import format_id, read_ids
@@ -98,14 +96,17 @@ def _gaps(methods: dict[str, dict[str, Any]], trusted: bool) -> dict[str, dict[s
 
 
 def run(
-    model_dir: Path,
-    data_dir: Path,
+    dataset: Path,
+    model: Path,
     forget_file: Path,
+    *,
     params: UnlearnParams,
     out: Path,
     head_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Serve the deletion request in ``forget_file``; returns the metrics (also in ``out``)."""
+    """Serve the deletion request ``forget_file`` (ids, :mod:`selfsup.unlearn.ids`) against the
+    encoder ``model`` trained on ``dataset``; returns the metrics (also in ``out``)."""
+    model_dir, data_dir = Path(model), Path(dataset)
     data_manifest = read_dataset_manifest(data_dir)
     class_names = list(data_manifest["class_names"])
     if "test" not in data_manifest["splits"]:

@@ -1,8 +1,7 @@
-"""``selfsup data prepare``: build the dataset artifact (shards + manifest) from a source.
+"""``selfsup data prepare``: the configured source → a dataset directory (shards + manifest).
 
-The splits are built in memory first and written inside :func:`selfsup.store.atomic_directory`,
-so a failure at any point (an unreadable image with ``on_corrupt=fail``, a full disk) leaves no
-output directory, or the previous one untouched, never half a dataset.
+The splits are built in memory and written atomically, so a failure (an unreadable image with
+``on_corrupt=fail``, a full disk) leaves the previous output untouched, never half a dataset.
 """
 
 from __future__ import annotations
@@ -35,11 +34,10 @@ def manifest_fields(data: SourceData) -> dict[str, Any]:
     return {"origin": data.origin, "archive": archive, "corrupt_images": corrupt}
 
 
-def run(params: DataParams, out: Path) -> dict[str, Any]:
+def run(*, params: DataParams, out: Path) -> dict[str, Any]:
     """Build the dataset described by ``params`` into ``out`` (replaced atomically).
 
-    Returns the stage's metrics: images per split, unreadable images skipped, wall-clock seconds
-    and images per second (the CLI writes them as JSON).
+    Returns the metrics: images per split, unreadable images skipped, seconds, images/second.
     """
     start = time.perf_counter()
     data = load_source(params)

@@ -1,0 +1,275 @@
+"""One Python function per pipeline task, and each task's cluster settings: the only definition.
+
+Each function calls its stage inside :func:`selfsup.pipeline.runtime.task`. :func:`component`
+binds it to an image as a KFP lightweight component (``install_kfp_package=False``: kfp is in the
+image; no pip at run time), and that same object runs on the cluster, under
+``kfp.local.SubprocessRunner`` (``run-local``) and under ``kfp.local.DockerRunner``. KFP's own
+executor resolves the artifacts (``Input[List[Artifact]]`` included) and writes the metadata the
+UI shows. The compiled YAML embeds each function's source, so bodies stay a call or two.
+
+``data_hash`` parameters are the dataset's content hash: KFP's cache key sees parameters, not
+artifact contents, so passing it makes the cache miss exactly when the data changes.
+"""
+
+# No `from __future__ import annotations`: KFP reads the parameter annotations.
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kfp import dsl
+
+from selfsup.pipeline.task_settings import Resources
+
+
+def data(
+    data_params: dict[str, Any],
+    dataset: dsl.Output[dsl.Dataset],
+    metrics: dsl.Output[dsl.Metrics],
+    content_hash: dsl.OutputPath(str),  # type: ignore[valid-type]
+) -> None:
+    """Prepare the dataset (uint8 shards + manifest); output its content hash."""
+    from pathlib import Path
+
+    from selfsup.data.shards import read_dataset_manifest
+    from selfsup.data.stage import run
+    from selfsup.pipeline.runtime import task
+
+    with task("data", data_params, metrics) as t:
+        t.run(run, out=dataset)
+        Path(content_hash).write_text(read_dataset_manifest(Path(dataset.path))["content_hash"])
+
+
+def mine(
+    mine_params: dict[str, Any],
+    mined: dsl.Output[dsl.Dataset],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Mine every shard, then merge, in one task: the fan-out offline (kfp.local cannot collect
+    a ParallelFor's outputs)."""
+    from selfsup.mining.stage import run
+    from selfsup.pipeline.runtime import task
+
+    with task("mine", mine_params, metrics) as t:
+        t.run(run, out=mined)
+
+
+def mine_plan(mine_params: dict[str, Any]) -> list[int]:
+    """The shard indices of the mine section: what the ParallelFor fans out over."""
+    from selfsup.pipeline.runtime import task
+
+    with task("mine", mine_params) as t:
+        return list(range(t.params.num_shards))
+
+
+def mine_shard(
+    mine_params: dict[str, Any],
+    index: int,
+    shard: dsl.Output[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Mine shard ``index`` (its videos only): tracks, patches, per-video records."""
+    from selfsup.mining.stage import run_shard
+    from selfsup.pipeline.runtime import task
+
+    with task("mine", mine_params, metrics) as t:
+        t.run(run_shard, index, out=shard)
+
+
+def mine_merge(
+    mine_params: dict[str, Any],
+    shards: dsl.Input[list[dsl.Artifact]],
+    mined: dsl.Output[dsl.Dataset],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Merge the collected shards (any order) into the mined dataset: inter edges, pairs."""
+    from pathlib import Path
+
+    from selfsup.mining.stage import run_merge
+    from selfsup.pipeline.runtime import task
+
+    with task("mine", mine_params, metrics) as t:
+        t.run(run_merge, [Path(s.path) for s in shards], out=mined)
+
+
+def pretrain(
+    pretrain_params: dict[str, Any],
+    data_hash: str,
+    dataset: dsl.Input[dsl.Dataset],
+    mined: dsl.Input[dsl.Dataset],
+    model: dsl.Output[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Pretrain the encoder on the train split (the methods on mined pairs also read
+    ``mined``; the edge orders the DAG for every method)."""
+    from selfsup.pipeline.runtime import task
+    from selfsup.train.stage import run
+
+    with task("pretrain", pretrain_params, metrics, dataset, data_hash) as t:
+        t.run(run, dataset, mined, out=model)
+
+
+def evaluate(
+    evaluate_params: dict[str, Any],
+    data_hash: str,
+    dataset: dsl.Input[dsl.Dataset],
+    model: dsl.Input[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+    confusion: dsl.Output[dsl.ClassificationMetrics],
+    report: dsl.Output[dsl.HTML],
+    evaluation: dsl.Output[dsl.Artifact],
+) -> None:
+    """Evaluate the encoder: kNN, linear probe, RankMe, ECE; the report and confusion matrix."""
+    from selfsup.evaluate.stage import run
+    from selfsup.pipeline.runtime import task
+
+    with task("evaluate", evaluate_params, metrics, dataset, data_hash) as t:
+        t.run(run, dataset, model, out=evaluation)
+        t.publish_evaluation(evaluation, report, confusion)
+
+
+def distill(
+    distill_params: dict[str, Any],
+    data_hash: str,
+    dataset: dsl.Input[dsl.Dataset],
+    model: dsl.Input[dsl.Model],
+    distilled: dsl.Output[dsl.Dataset],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Distill the train split with the encoder as teacher (KRR-ST)."""
+    from selfsup.distill.stage import run
+    from selfsup.pipeline.runtime import task
+
+    with task("distill", distill_params, metrics, dataset, data_hash) as t:
+        t.run(run, dataset, model, out=distilled)
+
+
+def compress(
+    compress_params: dict[str, Any],
+    data_hash: str,
+    dataset: dsl.Input[dsl.Dataset],
+    model: dsl.Input[dsl.Model],
+    compressed: dsl.Output[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Prune / quantize the encoder, fine-tuned label-free to its own embeddings; export it."""
+    from selfsup.compress.stage import run
+    from selfsup.pipeline.runtime import task
+
+    with task("compress", compress_params, metrics, dataset, data_hash) as t:
+        t.run(run, dataset, model, out=compressed)
+
+
+def register(
+    registry_params: dict[str, Any],
+    model: dsl.Input[dsl.Model],
+    evaluation: dsl.Input[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Register the model; promote it to champion only if the label-free gate says so."""
+    from pathlib import Path
+
+    from selfsup.pipeline.runtime import task
+    from selfsup.registry.register import register_and_gate
+
+    with task("registry", registry_params, metrics) as t:
+        scores = Path(evaluation.path) / "metrics.json"
+        lineage = t.lineage("kubeflow")
+        t.done(register_and_gate(t.registry(), Path(model.path), scores, t.params, lineage))
+
+
+def pull(
+    registry_params: dict[str, Any],
+    ref: str,
+    model: dsl.Output[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Download the registry's model ``ref`` (an id or an alias such as champion), verified."""
+    from pathlib import Path
+
+    from selfsup.pipeline.runtime import task
+
+    with task("registry", registry_params, metrics) as t:
+        registry = t.registry()
+        model_id = registry.resolve(ref)
+        registry.pull(model_id, Path(model.path))
+        t.done({"model": model_id, "ref": ref})
+
+
+def unlearn(
+    unlearn_params: dict[str, Any],
+    forget_ids: list[str],
+    data_hash: str,
+    dataset: dsl.Input[dsl.Dataset],
+    model: dsl.Input[dsl.Model],
+    unlearned: dsl.Output[dsl.Model],
+    request: dsl.Output[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Serve the deletion request: LAF, audited against no-op / fine-tune / retrain; the whole
+    stage output is ``request``, its encoder ``unlearned``."""
+    from selfsup.pipeline.runtime import scratch, task
+    from selfsup.unlearn.stage import run
+
+    with task("unlearn", unlearn_params, metrics, dataset, data_hash) as t, scratch() as tmp:
+        t.run(run, dataset, model, t.ids_file(forget_ids, tmp), out=request)
+        t.copy_dir(request, "encoder", unlearned)
+
+
+def forget_register(
+    registry_params: dict[str, Any],
+    request: dsl.Input[dsl.Artifact],
+    evaluation: dsl.Input[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+) -> None:
+    """Register the unlearned encoder; it becomes champion only if the deletion audit passes."""
+    from pathlib import Path
+
+    from selfsup.pipeline.runtime import task
+    from selfsup.registry.register import register_unlearned
+
+    with task("registry", registry_params, metrics) as t:
+        scores = Path(evaluation.path) / "metrics.json"
+        lineage = t.lineage("kubeflow-forget")
+        t.done(register_unlearned(t.registry(), Path(request.path), scores, t.params, lineage))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task's function and how the cluster runs it: resources, the GPU pool, caching (side
+    effects are never cached) and whether it needs the S3 store's credentials."""
+
+    function: Callable[..., Any]
+    resources: Resources
+    gpu: bool = False
+    cached: bool = True
+    s3: bool = False
+
+
+_SMALL = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
+_MEDIUM = Resources(cpu_request="2", cpu_limit="4", memory_request="4Gi", memory_limit="8Gi")
+_LARGE = Resources(cpu_request="4", cpu_limit="8", memory_request="8Gi", memory_limit="16Gi")
+
+TASKS: dict[str, TaskSpec] = {
+    "data": TaskSpec(data, Resources("1", "2", "2Gi", "4Gi")),
+    "mine": TaskSpec(mine, _MEDIUM, s3=True),
+    "mine-plan": TaskSpec(mine_plan, Resources("100m", "500m", "256Mi", "1Gi")),
+    "mine-shard": TaskSpec(mine_shard, _MEDIUM, s3=True),
+    "mine-merge": TaskSpec(mine_merge, _MEDIUM),
+    "pretrain": TaskSpec(pretrain, _LARGE, gpu=True),
+    "evaluate": TaskSpec(evaluate, _MEDIUM),
+    "distill": TaskSpec(distill, Resources("2", "8", "8Gi", "16Gi"), gpu=True),
+    "compress": TaskSpec(compress, _MEDIUM),
+    "register": TaskSpec(register, _SMALL, cached=False, s3=True),
+    "pull": TaskSpec(pull, _SMALL, cached=False, s3=True),
+    "unlearn": TaskSpec(unlearn, _LARGE, gpu=True, cached=False),
+    "forget-register": TaskSpec(forget_register, _SMALL, cached=False, s3=True),
+}
+
+
+@functools.cache
+def component(name: str, image: str) -> Any:
+    """Task ``name`` bound to ``image``: one object per (task, image), wherever it runs."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; tasks: {sorted(TASKS)}")
+    return dsl.component(base_image=image, install_kfp_package=False)(TASKS[name].function)

@@ -1,0 +1,281 @@
+"""The pipelines: ``train``, ``retrain`` (train → register through the gate) and ``forget``.
+
+One builder per pipeline serves the cluster and ``run-local`` alike; they differ in one switch,
+``ClusterOptions.fan_out``: on the cluster mining is plan → ``ParallelFor`` over the shards →
+merge of the collected shards; offline (``kfp.local`` cannot collect a loop's outputs) it is one
+``mine`` task. Every task comes from :func:`selfsup.pipeline.components.component`, so the
+objects the local runner executes are the ones compiled for the cluster. Parameters mirror
+params.yaml: one struct per section, defaulting to the ``default`` profile.
+"""
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from selfsup.config import Params, RegistryParams
+from selfsup.pipeline.components import TASKS, component
+from selfsup.pipeline.errors import PipelineError
+from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
+from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
+from selfsup.pipeline.runtime import NULLS_KEY
+from selfsup.pipeline.task_settings import (
+    DEFAULT_RETRY,
+    Retry,
+    apply_resources,
+    apply_retry,
+    never_cache,
+    use_s3,
+)
+
+# The cluster's S3 store: the MinIO of k8s/base (in-cluster DNS), for videos and the registry.
+S3_ENDPOINT = "http://minio.selfsup.svc.cluster.local:9000"
+# The cluster's registry: a versioned bucket on that store.
+CLUSTER_REGISTRY = RegistryParams(uri="s3://selfsup/registry")
+CHAMPION = "champion"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """What differs between clusters: the images, the GPU pool (None: GPU tasks on CPU nodes),
+    retries, mining's fan-out (off for ``kfp.local``) and its parallelism, the S3 endpoint."""
+
+    image: str = DEFAULT_IMAGE
+    gpu_image: str = DEFAULT_GPU_IMAGE
+    gpu: GpuPool | None = DEFAULT_POOL
+    retry: Retry = DEFAULT_RETRY
+    fan_out: bool = True
+    mine_parallelism: int = 4
+    s3_endpoint: str = S3_ENDPOINT
+
+
+def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
+    """Each section as a dict a KFP struct can hold (no nulls), keeping the section's meaning.
+
+    KFP structs refuse null values, and a missing key validates to the field's default. So a
+    null that *is* the default is dropped, and a null that overrides a non-null default
+    (``max_images: null`` = train on everything) is listed under ``NULLS_KEY`` instead, which
+    :func:`selfsup.pipeline.runtime.section_params` turns back into null.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for section in type(params).model_fields:
+        values = getattr(params, section).model_dump(mode="json")
+        defaults = type(getattr(params, section))().model_dump(mode="json")
+        kept = {k: v for k, v in values.items() if v is not None}
+        nulls = sorted(k for k, v in values.items() if v is None and defaults.get(k) is not None)
+        out[section] = {**kept, NULLS_KEY: nulls} if nulls else kept
+    return out
+
+
+class Dag:
+    """Adds tasks to the pipeline being defined, each with its settings from ``TASKS``."""
+
+    def __init__(self, opts: ClusterOptions) -> None:
+        self.opts = opts
+
+    def add(self, name: str, display: str | None = None, **inputs: Any) -> Any:
+        spec, opts = TASKS[name], self.opts
+        on_gpu = spec.gpu and opts.gpu is not None
+        op = component(name, opts.gpu_image if on_gpu else opts.image)
+        task = op(**inputs).set_display_name(display or name)
+        apply_retry(apply_resources(task, spec.resources), opts.retry)
+        if on_gpu and opts.gpu is not None:
+            use_gpu_pool(task, opts.gpu)
+        if not spec.cached:
+            never_cache(task)
+        if spec.s3:
+            use_s3(task, opts.s3_endpoint)
+        return task
+
+    def on_model(self, name: str, params: Any, prepared: Any, model: Any) -> Any:
+        """A task that reads the dataset and a model (evaluate, distill, compress)."""
+        return self.add(
+            name,
+            **{f"{name}_params": params},
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+            model=model,
+        )
+
+    def mine(self, mine_params: Any) -> Any:
+        """The mined dataset's producer: the fan-out's merge, or one task offline."""
+        from kfp import dsl
+
+        if not self.opts.fan_out:
+            return self.add("mine", mine_params=mine_params)
+        plan = self.add("mine-plan", mine_params=mine_params)
+        with dsl.ParallelFor(plan.output, parallelism=self.opts.mine_parallelism) as index:
+            shard = self.add("mine-shard", mine_params=mine_params, index=index)
+        return self.add(
+            "mine-merge", mine_params=mine_params, shards=dsl.Collected(shard.outputs["shard"])
+        )
+
+    def train(
+        self, data_params: Any, mine_params: Any, pretrain_params: Any, evaluate_params: Any
+    ) -> tuple[Any, Any, Any]:
+        """data, mine → pretrain (GPU pool) → evaluate; returns those three tasks."""
+        prepared = self.add("data", data_params=data_params)
+        mined = self.mine(mine_params)
+        trained = self.add(
+            "pretrain",
+            pretrain_params=pretrain_params,
+            data_hash=prepared.outputs["content_hash"],
+            dataset=prepared.outputs["dataset"],
+            mined=mined.outputs["mined"],
+        )
+        model = trained.outputs["model"]
+        return prepared, trained, self.on_model("evaluate", evaluate_params, prepared, model)
+
+
+def train_tasks(dag: Dag, p: dict[str, Any]) -> None:
+    prepared, trained, _ = dag.train(
+        p["data_params"], p["mine_params"], p["pretrain_params"], p["evaluate_params"]
+    )
+    dag.on_model("compress", p["compress_params"], prepared, trained.outputs["model"])
+    dag.on_model("distill", p["distill_params"], prepared, trained.outputs["model"])
+
+
+def retrain_tasks(dag: Dag, p: dict[str, Any]) -> None:
+    _, trained, evaluated = dag.train(
+        p["data_params"], p["mine_params"], p["pretrain_params"], p["evaluate_params"]
+    )
+    dag.add(
+        "register",
+        registry_params=p["registry_params"],
+        model=trained.outputs["model"],
+        evaluation=evaluated.outputs["evaluation"],
+    )
+
+
+def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
+    prepared = dag.add("data", data_params=p["data_params"])
+    champion = dag.add("pull", "pull champion", registry_params=p["registry_params"], ref=CHAMPION)
+    served = dag.add(
+        "unlearn",
+        unlearn_params=p["unlearn_params"],
+        forget_ids=p["forget_ids"],
+        data_hash=prepared.outputs["content_hash"],
+        dataset=prepared.outputs["dataset"],
+        model=champion.outputs["model"],
+    )
+    evaluated = dag.on_model(
+        "evaluate", p["evaluate_params"], prepared, served.outputs["unlearned"]
+    )
+    dag.add(
+        "forget-register",
+        "audit and promote",
+        registry_params=p["registry_params"],
+        request=served.outputs["request"],
+        evaluation=evaluated.outputs["evaluation"],
+    )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline: its tasks, the params sections it takes as parameters, whether it takes the
+    registry and a deletion request, and the tasks whose metrics ``run-local`` collects."""
+
+    tasks: Callable[[Dag, dict[str, Any]], None]
+    name: str
+    description: str
+    sections: tuple[str, ...]
+    local_tasks: tuple[str, ...]
+    registry: bool = False
+    request: bool = False
+
+    def parameters(self, defaults: Params, registry: RegistryParams) -> dict[str, Any]:
+        """The pipeline's parameters and their defaults (the UI shows these)."""
+        values = section_arguments(defaults)
+        out: dict[str, Any] = {"forget_ids": []} if self.request else {}
+        out.update({f"{section}_params": values[section] for section in self.sections})
+        if self.registry:
+            out["registry_params"] = registry.model_dump(mode="json")
+        return out
+
+
+PIPELINES: dict[str, Pipeline] = {
+    "train": Pipeline(
+        train_tasks,
+        "selfsup-train",
+        "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> "
+        "evaluate, compress, distill (GPU pool)",
+        ("data", "mine", "pretrain", "evaluate", "distill", "compress"),
+        ("data", "mine", "pretrain", "evaluate", "compress", "distill"),
+    ),
+    "retrain": Pipeline(
+        retrain_tasks,
+        "selfsup-retrain",
+        "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> "
+        "evaluate -> register (promotion gate)",
+        ("data", "mine", "pretrain", "evaluate"),
+        ("data", "mine", "pretrain", "evaluate", "register"),
+        registry=True,
+    ),
+    "forget": Pipeline(
+        forget_tasks,
+        "selfsup-forget",
+        "selfsup: deletion request -> data, pull champion -> unlearn (GPU pool) -> evaluate -> "
+        "audit and promote",
+        ("data", "unlearn", "evaluate"),
+        ("data", "pull", "unlearn", "evaluate", "forget-register"),
+        registry=True,
+        request=True,
+    ),
+}
+
+
+def pipeline(name: str) -> Pipeline:
+    if name not in PIPELINES:
+        raise PipelineError(f"unknown pipeline {name!r}; available: {sorted(PIPELINES)}")
+    return PIPELINES[name]
+
+
+def build(
+    name: str,
+    options: ClusterOptions | None = None,
+    defaults: Params | None = None,
+    registry: RegistryParams = CLUSTER_REGISTRY,
+) -> Any:
+    """Pipeline ``name`` as a KFP pipeline (compile it, or call it under ``kfp.local``).
+
+    KFP reads a pipeline's parameters from its signature and calls it positionally, so one
+    function serves every pipeline: its signature is made from :meth:`Pipeline.parameters`.
+    """
+    from kfp import dsl
+
+    spec, dag = pipeline(name), Dag(options or ClusterOptions())
+    parameters = spec.parameters(defaults or Params(), registry)
+
+    def run(*channels: Any) -> None:
+        spec.tasks(dag, dict(zip(parameters, channels, strict=True)))
+
+    run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(
+                key,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=value,
+                annotation=list[str] if isinstance(value, list) else dict[str, Any],
+            )
+            for key, value in parameters.items()
+        ],
+        return_annotation=None,
+    )
+    return dsl.pipeline(name=spec.name, description=spec.description)(run)
+
+
+def pipeline_arguments(
+    name: str,
+    params: Params,
+    registry: RegistryParams = CLUSTER_REGISTRY,
+    forget_ids: list[str] | None = None,
+) -> dict[str, Any]:
+    """The run arguments of pipeline ``name`` for ``params``: exactly its parameters (a KFP
+    server refuses a run with unknown ones)."""
+    spec = pipeline(name)
+    if spec.request != (forget_ids is not None):
+        raise PipelineError("a deletion request's ids go with the forget pipeline, and only it")
+    arguments = spec.parameters(params, registry)
+    if forget_ids is not None:
+        arguments["forget_ids"] = list(forget_ids)
+    return arguments

@@ -1,0 +1,178 @@
+"""What a pipeline task does around its stage call, inside its pod (or a local subprocess).
+
+A task function (:mod:`selfsup.pipeline.components`) is ``with task(...) as t:`` plus the stage
+call. :func:`task` validates the params section, refuses a dataset whose content hash is not
+the task's cache key, ends a :class:`~selfsup.errors.SelfsupError` in one line (no traceback,
+exit non-zero) and :meth:`Task.done` logs the stage's metrics on the KFP Metrics artifact —
+KFP's own executor then writes them to the executor output that the UI reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from selfsup.errors import ConfigError, IntegrityError, SelfsupError
+
+# Keys whose value is null: KFP structs cannot carry null (see dags.section_arguments).
+NULLS_KEY = "_nulls"
+
+
+def _section_model(section: str) -> type[BaseModel]:
+    from selfsup.config import Params, RegistryParams
+
+    if section == "registry":
+        return RegistryParams
+    field_info = Params.model_fields.get(section)
+    if field_info is None or not isinstance(field_info.annotation, type):
+        raise ConfigError(f"unknown params section {section!r}")
+    model: type[BaseModel] = field_info.annotation
+    return model
+
+
+def section_params(section: str, values: Mapping[str, Any]) -> Any:
+    """Validate one params section (unknown keys and bad values are a ConfigError naming them);
+    keys listed under ``NULLS_KEY`` are set to null first."""
+    from pydantic import ValidationError
+
+    raw = dict(values)
+    nulls = raw.pop(NULLS_KEY, [])
+    if not isinstance(nulls, list) or not all(isinstance(k, str) for k in nulls):
+        raise ConfigError(f"pipeline parameter {section!r}: {NULLS_KEY} must list key names")
+    raw.update(dict.fromkeys(nulls))
+    try:
+        return _section_model(section).model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{section}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid pipeline parameter {section!r}: {problems}") from None
+
+
+def check_data_hash(dataset: Path, expected: str) -> None:
+    """Refuse a dataset whose content hash is not the one the task was keyed (and cached) on."""
+    from selfsup.data.shards import read_dataset_manifest
+
+    actual = str(read_dataset_manifest(Path(dataset), verify=False)["content_hash"])
+    if actual != expected:
+        raise IntegrityError(
+            f"dataset {dataset} has content hash {actual}, but the task was given {expected}: "
+            "the artifact changed after the data task ran; re-run the pipeline without cache"
+        )
+
+
+def confusion_metadata(evaluation: Path) -> dict[str, Any]:
+    """The confusion matrix of an evaluation directory as KFP's ``ClassificationMetrics``
+    metadata (built by KFP itself, so the UI draws it); empty when the data had no labels."""
+    from kfp import dsl
+
+    from selfsup.evaluate.stage import CONFUSION_NAME
+
+    path = Path(evaluation) / CONFUSION_NAME
+    if not path.is_file():
+        return {}
+    confusion = json.loads(path.read_text())
+    artifact = dsl.ClassificationMetrics()
+    artifact.log_confusion_matrix(confusion["categories"], confusion["matrix"])
+    return dict(artifact.metadata)
+
+
+@dataclass
+class Task:
+    """One running task: its validated ``params`` and where its metrics go."""
+
+    params: Any
+    metrics: Any = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def done(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Log ``values`` (flattened) on the Metrics artifact and keep them, nested, in its file."""
+        from selfsup.observe.metrics import flatten_metrics
+
+        self.values = dict(values)
+        if self.metrics is not None:
+            for key, value in flatten_metrics(self.values).items():
+                self.metrics.log_metric(key, value)
+            path = Path(self.metrics.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.values, indent=2, sort_keys=True) + "\n")
+        return self.values
+
+    def run(self, stage: Any, *inputs: Any, out: Any, **options: Any) -> dict[str, Any]:
+        """``stage(*input paths, params=…, out=out path)`` on artifacts, its metrics recorded."""
+        paths = [Path(a.path) if hasattr(a, "path") else a for a in inputs]
+        return self.done(stage(*paths, params=self.params, out=Path(out.path), **options))
+
+    def registry(self) -> Any:
+        """The registry the section names (``$SELFSUP_REGISTRY`` wins: on the cluster, s3://)."""
+        from selfsup.registry.register import open_registry
+
+        return open_registry(os.environ.get("SELFSUP_REGISTRY") or self.params.uri)
+
+    @staticmethod
+    def lineage(source: str) -> dict[str, str]:
+        return {"source": source, "run": os.environ.get("KFP_RUN_ID", "")}
+
+    @staticmethod
+    def ids_file(ids: list[str], directory: Path) -> Path:
+        """A deletion request (sample ids) as the id file the unlearn stage reads."""
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ConfigError("forget_ids must be a list of sample ids such as 'train/17'")
+        path = Path(directory) / "forget.txt"
+        path.write_text("".join(f"{i}\n" for i in ids))
+        return path
+
+    @staticmethod
+    def copy_dir(artifact: Any, part: str, target: Any) -> None:
+        """Copy directory ``part`` of ``artifact`` to the output artifact ``target``."""
+        if Path(target.path).exists():
+            shutil.rmtree(target.path)
+        shutil.copytree(Path(artifact.path) / part, target.path)
+
+    @staticmethod
+    def publish_evaluation(evaluation: Any, report: Any, confusion: Any) -> None:
+        """The evaluation's HTML report and confusion matrix onto their UI artifacts."""
+        Path(report.path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(evaluation.path) / "report.html", report.path)
+        metadata = confusion_metadata(Path(evaluation.path))
+        confusion.metadata.update(metadata)
+        Path(confusion.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(confusion.path).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+
+
+@contextlib.contextmanager
+def task(
+    section: str,
+    values: Mapping[str, Any],
+    metrics: Any = None,
+    dataset: Any = None,
+    data_hash: str | None = None,
+) -> Iterator[Task]:
+    """Run one task: params validated, dataset checked against ``data_hash``, one-line errors.
+
+    Any exception other than a SelfsupError is a bug and keeps its traceback.
+    """
+    try:
+        params = section_params(section, values)
+        if dataset is not None and data_hash is not None:
+            check_data_hash(Path(dataset.path), data_hash)
+        yield Task(params=params, metrics=metrics)
+    except SelfsupError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """A temporary directory for a task's intermediate files."""
+    with tempfile.TemporaryDirectory(prefix="selfsup-task-") as tmp:
+        yield Path(tmp)

@@ -1,0 +1,217 @@
+"""The task components through KFP's own executor, as a pod runs them: the tiny chain end to
+end, the UI metadata KFP writes, the cluster's mining fan-out (a collected list input) against
+the offline task, and one-line errors on bad input.
+
+Executor inputs are built from each component's own spec (its declared inputs and outputs), so
+a task function whose signature drifts from what the DAG wires fails here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from selfsup.config import profile_params
+from selfsup.data.shards import read_dataset_manifest
+from selfsup.observe.metrics import flatten_metrics
+from selfsup.pipeline.components import component
+from selfsup.pipeline.dags import ClusterOptions, section_arguments
+
+IMAGE = ClusterOptions().image
+
+
+def _artifact(name: str, schema: str, uri: Path) -> dict[str, Any]:
+    return {"name": name, "type": {"schemaTitle": schema}, "uri": str(uri), "metadata": {}}
+
+
+def execute(task: str, task_dir: Path, **inputs: Any) -> dict[str, Any]:
+    """Run task ``task`` under ``kfp.dsl.executor.Executor`` with ``inputs`` (parameters as
+    values; artifacts as a Path or, for list inputs, a list of Paths); outputs go under
+    ``task_dir``. Returns the executor output KFP wrote (what the UI reads)."""
+    from kfp.dsl.executor import Executor
+
+    op = component(task, IMAGE)
+    spec = op.component_spec
+    parameters, artifacts = {}, {}
+    for name, value in inputs.items():
+        declared = spec.inputs[name]
+        schema = str(declared.type).split("@")[0]
+        if schema.startswith("system."):
+            paths = value if isinstance(value, list) else [value]
+            artifacts[name] = {"artifacts": [_artifact(name, schema, p) for p in paths]}
+        else:
+            parameters[name] = value
+    out_artifacts, out_parameters = {}, {}
+    for name, declared in (spec.outputs or {}).items():
+        schema = str(declared.type).split("@")[0]
+        if schema.startswith("system."):
+            out_artifacts[name] = {"artifacts": [_artifact(name, schema, task_dir / name)]}
+        else:
+            out_parameters[name] = {"outputFile": str(task_dir / name)}
+    output_file = task_dir / "executor_output.json"
+    executor_input = {
+        "inputs": {"parameterValues": parameters, "artifacts": artifacts},
+        "outputs": {
+            "artifacts": out_artifacts,
+            "parameters": out_parameters,
+            "outputFile": str(output_file),
+        },
+    }
+    task_dir.mkdir(parents=True, exist_ok=True)
+    Executor(executor_input, op.python_func).execute()
+    return dict(json.loads(output_file.read_text())) if output_file.is_file() else {}
+
+
+def ui(output: dict[str, Any], name: str = "metrics") -> dict[str, Any]:
+    return dict(output["artifacts"][name]["artifacts"][0]["metadata"])
+
+
+def test_tiny_chain_through_kfps_executor(tmp_path: Path) -> None:
+    sections = section_arguments(profile_params("tiny"))
+    data, mine, train = tmp_path / "data", tmp_path / "mine", tmp_path / "pretrain"
+
+    output = execute("data", data, data_params=sections["data"])
+    digest = (data / "content_hash").read_text()
+    assert digest == read_dataset_manifest(data / "dataset")["content_hash"]
+    data_metrics = json.loads((data / "metrics").read_text())
+    assert data_metrics["images"] == {"train": 64, "test": 32}
+    assert ui(output) == flatten_metrics(data_metrics)
+
+    execute("mine", mine, mine_params=sections["mine"])
+    output = execute(
+        "pretrain",
+        train,
+        pretrain_params=sections["pretrain"],
+        data_hash=digest,
+        dataset=data / "dataset",
+        mined=mine / "mined",
+    )
+    assert (train / "model" / "encoder.pt").is_file()
+    assert (
+        ui(output)["epochs"]
+        == 2
+        == len(json.loads((train / "metrics").read_text())["loss_per_epoch"])
+    )
+
+    evaluated = tmp_path / "evaluate"
+    output = execute(
+        "evaluate",
+        evaluated,
+        evaluate_params=sections["evaluate"],
+        data_hash=digest,
+        dataset=data / "dataset",
+        model=train / "model",
+    )
+    evaluation = json.loads((evaluated / "evaluation" / "metrics.json").read_text())
+    assert json.loads((evaluated / "metrics").read_text()) == evaluation
+    report = (evaluated / "report").read_bytes()
+    assert report == (evaluated / "evaluation/report.html").read_bytes()
+    assert ui(output)["trained.knn_top1"] == evaluation["trained"]["knn_top1"]
+    # The confusion matrix the UI draws: the probe's test predictions, rows = true classes.
+    matrix = ui(output, "confusion")["confusionMatrix"]
+    rows = [r["row"] for r in matrix["rows"]]
+    assert len(rows) == len(matrix["annotationSpecs"]) == evaluation["num_classes"]
+    assert sum(map(sum, rows)) == evaluation["num_test"]
+    correct = sum(rows[i][i] for i in range(len(rows)))
+    assert correct / evaluation["num_test"] == pytest.approx(evaluation["trained"]["linear_top1"])
+
+    registry = {"uri": str(tmp_path / "registry"), "knn_margin": 0.005, "rankme_margin": 0.0}
+    for attempt in ("first", "again"):
+        output = execute(
+            "register",
+            tmp_path / f"register-{attempt}",
+            registry_params=registry,
+            model=train / "model",
+            evaluation=evaluated / "evaluation",
+        )
+        decision = json.loads((tmp_path / f"register-{attempt}" / "metrics").read_text())
+        assert ui(output)["promoted"] == float(attempt == "first")
+    assert (decision["action"], decision["reason"]) == ("keep", "already the champion")
+
+    # The forget pipeline's tasks: pull the champion, unlearn two samples, evaluate, register.
+    pulled, served, checked = tmp_path / "pull", tmp_path / "unlearn", tmp_path / "evaluate-u"
+    execute("pull", pulled, registry_params=registry, ref="champion")
+    assert json.loads((pulled / "metrics").read_text())["model"] == decision["model"]
+    execute(
+        "unlearn",
+        served,
+        unlearn_params=sections["unlearn"],
+        forget_ids=["train/0", "train/5"],
+        data_hash=digest,
+        dataset=data / "dataset",
+        model=pulled / "model",
+    )
+    assert json.loads((served / "request/request.json").read_text())["ids"] == [
+        "train/0",
+        "train/5",
+    ]
+    assert (served / "unlearned/encoder.pt").is_file()
+    execute(
+        "evaluate",
+        checked,
+        evaluate_params=sections["evaluate"],
+        data_hash=digest,
+        dataset=data / "dataset",
+        model=served / "unlearned",
+    )
+    lenient = {**registry, "max_forget_gap": 1.0, "max_attack_gap": 1.0}
+    execute(
+        "forget-register",
+        tmp_path / "forget-register",
+        registry_params=lenient,
+        request=served / "request",
+        evaluation=checked / "evaluation",
+    )
+    promoted = json.loads((tmp_path / "forget-register" / "metrics").read_text())
+    assert promoted["action"] == "promote" and promoted["audit_passed"] is True
+    assert promoted["champion_before"] == decision["model"] != promoted["champion_after"]
+
+
+def test_mine_fan_out_through_kfps_executor_equals_the_offline_task(tmp_path: Path) -> None:
+    """plan → one task per shard → merge of the shards as KFP hands a collected ParallelFor
+    output to a list input; the graph equals the offline one-task mine."""
+    section = {**section_arguments(profile_params("tiny"))["mine"], "num_shards": 2}
+    plan = execute("mine-plan", tmp_path / "plan", mine_params=section)
+    indices = plan["parameterValues"]["Output"]  # a return value, as KFP hands it on
+    assert indices == [0, 1]
+    shards = []
+    for index in reversed(indices):  # completion order must not matter
+        task_dir = tmp_path / f"shard-{index}"
+        output = execute("mine-shard", task_dir, mine_params=section, index=index)
+        assert ui(output)["videos"] == 1
+        shards.append(task_dir / "shard")
+    merged = execute("mine-merge", tmp_path / "merge", mine_params=section, shards=shards)
+    assert ui(merged)["videos"] == 2
+    execute("mine", tmp_path / "single", mine_params=section)
+    for name in ("graph/nodes.csv", "graph/edges.csv"):
+        fanned = (tmp_path / "merge/mined" / name).read_bytes()
+        assert fanned == (tmp_path / "single/mined" / name).read_bytes(), name
+
+
+def test_bad_params_end_in_one_line_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        execute("data", tmp_path / "d", data_params={"sorce": "synthetic"})
+    message = str(exited.value.code)
+    assert (
+        message.startswith("error: invalid pipeline parameter 'data'") and "data.sorce" in message
+    )
+    assert not (tmp_path / "d" / "dataset").exists()
+
+
+def test_a_dataset_that_does_not_match_the_cache_key_is_refused(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit, match="content hash"):
+        execute(
+            "pretrain",
+            tmp_path / "t",
+            pretrain_params={},
+            data_hash="f" * 64,
+            dataset=tiny_dataset,
+            mined=tiny_dataset,
+        )
+    assert not (tmp_path / "t" / "model").exists()
