@@ -88,7 +88,7 @@ def data_prepare(
     config = _params(params)
     with _observed("data") as run:
         result = guard(lambda: stage.run(params=config.data, out=out))
-        run.items, run.metrics = float(result.get("images_total") or 0), result
+        run.record("data", result)
     _write_metrics(metrics, result)
 
 
@@ -145,8 +145,7 @@ def pretrain(
                 data, pairs, params=train, out=out, checkpoints=checkpoints, resume=resume
             )
         )
-        run.items = float(result["epochs"] * result["train_images"])
-        run.metrics = result
+        run.record("pretrain", result)
     if main:
         _write_metrics(metrics, result)
 
@@ -165,7 +164,7 @@ def evaluate(
     config = _params(params)
     with _observed("evaluate") as run:
         result = guard(lambda: stage.run(data, model, params=config.evaluate, out=out))
-        run.items, run.metrics = float(result["num_train"] + result["num_test"]), result
+        run.record("evaluate", result)
     _write_metrics(metrics, result)
 
 
@@ -202,7 +201,7 @@ def mine(
             result = guard(lambda: stage.run_merge(merge, encoder, params=config, out=out))
         else:
             result = guard(lambda: stage.run(videos, encoder, params=config, out=out))
-        run.metrics = result
+        run.record("mine", result)
     _write_metrics(metrics, result)
 
 
@@ -228,7 +227,7 @@ def unlearn(
         result = guard(
             lambda: stage.run(data, model, forget, params=config.unlearn, out=out, head_dir=head)
         )
-        run.items, run.metrics = float(result["forget_count"]), result
+        run.record("unlearn", result)
     _write_metrics(metrics, result)
 
 
@@ -246,7 +245,7 @@ def distill(
     config = _params(params)
     with _observed("distill") as run:
         result = guard(lambda: stage.run(data, model, params=config.distill, out=out))
-        run.items, run.metrics = float(result["num_images"]), result
+        run.record("distill", result)
     _write_metrics(metrics, result)
 
 
@@ -273,7 +272,7 @@ def compress(
         config = guard(lambda: validate_params(updated, "--method/--density"))
     with _observed("compress") as run:
         result = guard(lambda: stage.run(data, model, params=config.compress, out=out))
-        run.items, run.metrics = float(result["train_images"]), result
+        run.record("compress", result)
     _write_metrics(metrics, result)
 
 
@@ -448,7 +447,7 @@ def registry_register(
 
     with _observed("register") as observed:
         decision = guard(run)
-        observed.items, observed.metrics = 1.0, {"promoted": float(decision["action"] == "promote")}
+        observed.record("register", {"promoted": float(decision["action"] == "promote")})
     _write_metrics(out, decision)
     typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
 

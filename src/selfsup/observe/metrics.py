@@ -23,7 +23,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
@@ -71,12 +71,31 @@ def flatten_metrics(
     return out
 
 
+# Items each stage processed, read off its metrics (images, pairs of views, samples forgotten):
+# the ``items_processed`` counter and the throughput gauge.
+_ITEMS: dict[str, Callable[[Mapping[str, Any]], float]] = {
+    "data": lambda m: m.get("images_total") or 0,
+    "pretrain": lambda m: m["epochs"] * m["train_images"],
+    "evaluate": lambda m: m["num_train"] + m["num_test"],
+    "unlearn": lambda m: m["forget_count"],
+    "distill": lambda m: m["num_images"],
+    "compress": lambda m: m["train_images"],
+    "register": lambda m: 1,
+}
+
+
 @dataclass
 class StageRun:
     """What a stage reports while it runs; filled in by the caller of :func:`stage_metrics`."""
 
     items: float = 0.0
     metrics: dict[str, Any] = field(default_factory=dict)
+
+    def record(self, stage: str, metrics: Mapping[str, Any]) -> None:
+        """Keep ``metrics`` and the number of items they say ``stage`` processed."""
+        self.metrics = dict(metrics)
+        count = _ITEMS.get(stage)
+        self.items = float(count(metrics)) if count is not None else 0.0
 
 
 @dataclass(frozen=True)
@@ -86,11 +105,13 @@ class PushTarget:
     run_id: str
 
     @classmethod
-    def from_env(cls) -> PushTarget | None:
+    def from_env(cls, run_id: str | None = None) -> PushTarget | None:
+        """The gateway of ``$SELFSUP_PUSHGATEWAY`` (None: pushing is off); ``run_id`` (a KFP
+        task's run) wins over ``$SELFSUP_RUN_ID`` and a fresh id."""
         gateway = os.environ.get(PUSHGATEWAY_ENV, "").strip()
         if not gateway:
             return None
-        run_id = os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
+        run_id = run_id or os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
         return cls(gateway, os.environ.get(PIPELINE_ENV) or "local", run_id)
 
 
@@ -142,14 +163,17 @@ def push(target: PushTarget, stage: str, registry: CollectorRegistry, timeout_s:
 
 
 @contextmanager
-def stage_metrics(stage: str, timeout_s: float = 5.0) -> Iterator[StageRun]:
-    """Time the block and push its metrics (also when it fails) if a Pushgateway is set."""
+def stage_metrics(
+    stage: str, timeout_s: float = 5.0, run_id: str | None = None
+) -> Iterator[StageRun]:
+    """Time the block and push its metrics (also when it fails) if a Pushgateway is set;
+    ``run_id``: the grouping key's run (see :meth:`PushTarget.from_env`)."""
     run, start, failed = StageRun(), time.monotonic(), True
     try:
         yield run
         failed = False
     finally:
-        target = PushTarget.from_env()
+        target = PushTarget.from_env(run_id)
         if target is not None:
             duration = time.monotonic() - start
             push(
