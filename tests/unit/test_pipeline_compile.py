@@ -60,8 +60,7 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
         "producerTask": "evaluate",
     }
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    # GPU pool / S3 secret, nothing else
-    assert set(k8s) == {"exec-pretrain", "exec-register"} | S3_EXECUTORS
+    assert {e for e, ex in k8s.items() if "secretAsEnv" in ex} == {"exec-register"} | S3_EXECUTORS
     for executor in {"exec-register"} | S3_EXECUTORS:
         env = k8s[executor]["secretAsEnv"][0]
         assert env["secretName"] == "selfsup-s3"
@@ -101,7 +100,7 @@ def test_gpu_pool_settings_are_on_exactly_the_gpu_tasks(compiled: str) -> None:
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {name for name, ex in k8s.items() if "nodeSelector" in ex} == GPU_EXECUTORS
     assert {name for name, ex in k8s.items() if "tolerations" in ex} == GPU_EXECUTORS
-    assert set(k8s) == GPU_EXECUTORS | S3_EXECUTORS
+    assert set(k8s) == set(executors)  # every task: its security context (below)
     pretrain = k8s["exec-pretrain"]
     assert pretrain["nodeSelector"]["labels"] == {DEFAULT_POOL.node_label: DEFAULT_POOL.node_value}
     assert pretrain["tolerations"] == [
@@ -119,8 +118,8 @@ def test_without_a_gpu_pool_no_task_asks_for_gpus() -> None:
         assert "accelerator" not in executor["container"]["resources"]
         assert executor["container"]["image"].endswith("-cpu")
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(k8s) == S3_EXECUTORS  # only the secret env of the mining shards
-    assert all(set(ex) == {"secretAsEnv"} for ex in k8s.values())
+    assert {e for e, ex in k8s.items() if "secretAsEnv" in ex} == S3_EXECUTORS
+    assert not any("nodeSelector" in ex or "tolerations" in ex for ex in k8s.values())
 
 
 def test_gpu_count_reaches_the_compiled_request() -> None:
@@ -245,7 +244,7 @@ def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
     pretrain = tasks["pretrain"]["inputs"]["artifacts"]["mined"]["taskOutputArtifact"]
     assert pretrain == {"outputArtifactKey": "mined", "producerTask": "mine-merge"}
     shard_env = spec["deploymentSpec"]["executors"]["exec-mine-shard"]["container"]["env"]
-    assert shard_env == [{"name": "SELFSUP_S3_ENDPOINT", "value": ClusterOptions().s3_endpoint}]
+    assert {"name": "SELFSUP_S3_ENDPOINT", "value": ClusterOptions().s3_endpoint} in shard_env
 
 
 def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
@@ -357,3 +356,42 @@ def test_a_gpu_pool_without_gpus_is_refused() -> None:
 
     with pytest.raises(PipelineError, match="at least 1 GPU"):
         GpuPool(count=0)
+
+
+@pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
+def test_every_task_runs_as_the_images_user_observed_under_the_run_id(name: str) -> None:
+    """Pod Security "restricted": each executor's container states runAsNonRoot and the UID/GID
+    that the Dockerfiles' USER line gives the image; every task gets the Pushgateway address from
+    the ConfigMap (optional), its pipeline's name, and KFP's run-id placeholder as ``run_id``."""
+    from kfp import dsl
+
+    users = {
+        re.search(r"^USER (\d+):(\d+)$", (REPO / f"docker/{v}.Dockerfile").read_text(), re.M)
+        for v in ("cpu", "cuda")
+    }
+    assert len({m.groups() for m in users if m}) == 1 and None not in users
+    uid, gid = next(iter(users)).groups()  # type: ignore[union-attr]
+    spec, platform = _docs(compiling.pipeline_yaml(name))
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    executors = spec["deploymentSpec"]["executors"]
+    assert set(k8s) == set(executors)
+    for executor, settings in k8s.items():
+        context = settings["securityContext"]
+        assert context == {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid}, executor
+        (observed,) = settings["configMapAsEnv"]
+        assert observed["configMapName"] == "selfsup-observe" and observed["optional"] is True
+        assert observed["keyToEnv"] == [
+            {"configMapKey": "pushgateway", "envVar": "SELFSUP_PUSHGATEWAY"}
+        ], executor
+        env = {e["name"]: e["value"] for e in executors[executor]["container"]["env"]}
+        assert env["SELFSUP_PIPELINE"] == compiling.PIPELINES[name].name
+    tasks = [spec["root"]["dag"]["tasks"]] + [
+        c["dag"]["tasks"] for c in spec["components"].values() if "dag" in c
+    ]
+    run_ids = [
+        t["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"]
+        for dag in tasks
+        for t in dag.values()
+        if "componentRef" in t and not t["componentRef"]["name"].startswith("comp-for-loop")
+    ]
+    assert run_ids and set(run_ids) == {dsl.PIPELINE_JOB_ID_PLACEHOLDER}

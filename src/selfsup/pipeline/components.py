@@ -27,6 +27,7 @@ def data(
     dataset: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
     content_hash: dsl.OutputPath(str),  # type: ignore[valid-type]
+    run_id: str = "",
 ) -> None:
     """Prepare the dataset (uint8 shards + manifest); output its content hash."""
     from pathlib import Path
@@ -35,7 +36,7 @@ def data(
     from selfsup.data.stage import run
     from selfsup.pipeline.runtime import task
 
-    with task("data", data_params, metrics) as t:
+    with task("data", data_params, metrics, run_id=run_id) as t:
         t.run(run, out=dataset)
         Path(content_hash).write_text(read_dataset_manifest(Path(dataset.path))["content_hash"])
 
@@ -44,21 +45,22 @@ def mine(
     mine_params: dict[str, Any],
     mined: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Mine every shard, then merge, in one task: the fan-out offline (kfp.local cannot collect
     a ParallelFor's outputs)."""
     from selfsup.mining.stage import run
     from selfsup.pipeline.runtime import task
 
-    with task("mine", mine_params, metrics) as t:
+    with task("mine", mine_params, metrics, run_id=run_id) as t:
         t.run(run, out=mined)
 
 
-def mine_plan(mine_params: dict[str, Any]) -> list[int]:
+def mine_plan(mine_params: dict[str, Any], run_id: str = "") -> list[int]:
     """The shard indices of the mine section: what the ParallelFor fans out over."""
     from selfsup.pipeline.runtime import task
 
-    with task("mine", mine_params) as t:
+    with task("mine", mine_params, run_id=run_id, name="mine-plan") as t:
         return list(range(t.params.num_shards))
 
 
@@ -67,12 +69,13 @@ def mine_shard(
     index: int,
     shard: dsl.Output[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Mine shard ``index`` (its videos only): tracks, patches, per-video records."""
     from selfsup.mining.stage import run_shard
     from selfsup.pipeline.runtime import task
 
-    with task("mine", mine_params, metrics) as t:
+    with task("mine", mine_params, metrics, run_id=run_id, name=f"mine-shard-{index}") as t:
         t.run(run_shard, index, out=shard)
 
 
@@ -81,6 +84,7 @@ def mine_merge(
     shards: dsl.Input[list[dsl.Artifact]],
     mined: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Merge the collected shards (any order) into the mined dataset: inter edges, pairs."""
     from pathlib import Path
@@ -88,7 +92,7 @@ def mine_merge(
     from selfsup.mining.stage import run_merge
     from selfsup.pipeline.runtime import task
 
-    with task("mine", mine_params, metrics) as t:
+    with task("mine", mine_params, metrics, run_id=run_id, name="mine-merge") as t:
         t.run(run_merge, [Path(s.path) for s in shards], out=mined)
 
 
@@ -99,13 +103,14 @@ def pretrain(
     mined: dsl.Input[dsl.Dataset],
     model: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Pretrain the encoder on the train split (the methods on mined pairs also read
     ``mined``; the edge orders the DAG for every method)."""
     from selfsup.pipeline.runtime import task
     from selfsup.train.stage import run
 
-    with task("pretrain", pretrain_params, metrics, dataset, data_hash) as t:
+    with task("pretrain", pretrain_params, metrics, dataset, data_hash, run_id=run_id) as t:
         t.run(run, dataset, mined, out=model)
 
 
@@ -118,12 +123,13 @@ def evaluate(
     confusion: dsl.Output[dsl.ClassificationMetrics],
     report: dsl.Output[dsl.HTML],
     evaluation: dsl.Output[dsl.Artifact],
+    run_id: str = "",
 ) -> None:
     """Evaluate the encoder: kNN, linear probe, RankMe, ECE; the report and confusion matrix."""
     from selfsup.evaluate.stage import run
     from selfsup.pipeline.runtime import task
 
-    with task("evaluate", evaluate_params, metrics, dataset, data_hash) as t:
+    with task("evaluate", evaluate_params, metrics, dataset, data_hash, run_id=run_id) as t:
         t.run(run, dataset, model, out=evaluation)
         t.publish_evaluation(evaluation, report, confusion)
 
@@ -135,12 +141,13 @@ def distill(
     model: dsl.Input[dsl.Model],
     distilled: dsl.Output[dsl.Dataset],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Distill the train split with the encoder as teacher (KRR-ST)."""
     from selfsup.distill.stage import run
     from selfsup.pipeline.runtime import task
 
-    with task("distill", distill_params, metrics, dataset, data_hash) as t:
+    with task("distill", distill_params, metrics, dataset, data_hash, run_id=run_id) as t:
         t.run(run, dataset, model, out=distilled)
 
 
@@ -151,12 +158,13 @@ def compress(
     model: dsl.Input[dsl.Model],
     compressed: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Prune / quantize the encoder, fine-tuned label-free to its own embeddings; export it."""
     from selfsup.compress.stage import run
     from selfsup.pipeline.runtime import task
 
-    with task("compress", compress_params, metrics, dataset, data_hash) as t:
+    with task("compress", compress_params, metrics, dataset, data_hash, run_id=run_id) as t:
         t.run(run, dataset, model, out=compressed)
 
 
@@ -165,6 +173,7 @@ def register(
     model: dsl.Input[dsl.Model],
     evaluation: dsl.Input[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Register the model; promote it to champion only if the label-free gate says so."""
     from pathlib import Path
@@ -172,7 +181,7 @@ def register(
     from selfsup.pipeline.runtime import task
     from selfsup.registry.register import register_and_gate
 
-    with task("registry", registry_params, metrics) as t:
+    with task("registry", registry_params, metrics, run_id=run_id, name="register") as t:
         scores = Path(evaluation.path) / "metrics.json"
         lineage = t.lineage("kubeflow")
         t.done(register_and_gate(t.registry(), Path(model.path), scores, t.params, lineage))
@@ -183,13 +192,14 @@ def pull(
     ref: str,
     model: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Download the registry's model ``ref`` (an id or an alias such as champion), verified."""
     from pathlib import Path
 
     from selfsup.pipeline.runtime import task
 
-    with task("registry", registry_params, metrics) as t:
+    with task("registry", registry_params, metrics, run_id=run_id, name="pull") as t:
         registry = t.registry()
         model_id = registry.resolve(ref)
         registry.pull(model_id, Path(model.path))
@@ -205,13 +215,17 @@ def unlearn(
     unlearned: dsl.Output[dsl.Model],
     request: dsl.Output[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Serve the deletion request: LAF, audited against no-op / fine-tune / retrain; the whole
     stage output is ``request``, its encoder ``unlearned``."""
     from selfsup.pipeline.runtime import scratch, task
     from selfsup.unlearn.stage import run
 
-    with task("unlearn", unlearn_params, metrics, dataset, data_hash) as t, scratch() as tmp:
+    with (
+        task("unlearn", unlearn_params, metrics, dataset, data_hash, run_id=run_id) as t,
+        scratch() as tmp,
+    ):
         t.run(run, dataset, model, t.ids_file(forget_ids, tmp), out=request)
         t.copy_dir(request, "encoder", unlearned)
 
@@ -221,6 +235,7 @@ def forget_register(
     request: dsl.Input[dsl.Artifact],
     evaluation: dsl.Input[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
 ) -> None:
     """Register the unlearned encoder; it becomes champion only if the deletion audit passes."""
     from pathlib import Path
@@ -228,7 +243,7 @@ def forget_register(
     from selfsup.pipeline.runtime import task
     from selfsup.registry.register import register_unlearned
 
-    with task("registry", registry_params, metrics) as t:
+    with task("registry", registry_params, metrics, run_id=run_id, name="forget-register") as t:
         scores = Path(evaluation.path) / "metrics.json"
         lineage = t.lineage("kubeflow-forget")
         t.done(register_unlearned(t.registry(), Path(request.path), scores, t.params, lineage))

@@ -25,6 +25,8 @@ from selfsup.pipeline.task_settings import (
     apply_resources,
     apply_retry,
     never_cache,
+    observe,
+    run_as_image_user,
     use_s3,
 )
 
@@ -68,17 +70,24 @@ def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
 
 
 class Dag:
-    """Adds tasks to the pipeline being defined, each with its settings from ``TASKS``."""
+    """Adds tasks to the pipeline ``name`` being defined, each with its settings from ``TASKS``."""
 
-    def __init__(self, opts: ClusterOptions) -> None:
-        self.opts = opts
+    def __init__(self, opts: ClusterOptions, name: str) -> None:
+        self.opts, self.name = opts, name
 
     def add(self, name: str, display: str | None = None, **inputs: Any) -> Any:
+        """Task ``name`` on ``inputs`` and the run's id (KFP resolves the placeholder: the run
+        that its metrics and registry lineage name), with the cluster settings of ``TASKS``."""
+        from kfp import dsl
+
         spec, opts = TASKS[name], self.opts
         on_gpu = spec.gpu and opts.gpu is not None
         op = component(name, opts.gpu_image if on_gpu else opts.image)
-        task = op(**inputs).set_display_name(display or name)
+        task = op(**inputs, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).set_display_name(
+            display or name
+        )
         apply_retry(apply_resources(task, spec.resources), opts.retry)
+        observe(run_as_image_user(task), self.name)
         if on_gpu and opts.gpu is not None:
             use_gpu_pool(task, opts.gpu)
         if not spec.cached:
@@ -243,7 +252,8 @@ def build(
     """
     from kfp import dsl
 
-    spec, dag = pipeline(name), Dag(options or ClusterOptions())
+    spec = pipeline(name)
+    dag = Dag(options or ClusterOptions(), spec.name)
     parameters = spec.parameters(defaults or Params(), registry)
 
     def run(*channels: Any) -> None:

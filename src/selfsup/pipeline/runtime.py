@@ -3,8 +3,10 @@
 A task function (:mod:`selfsup.pipeline.components`) is ``with task(...) as t:`` plus the stage
 call. :func:`task` validates the params section, refuses a dataset whose content hash is not
 the task's cache key, ends a :class:`~selfsup.errors.SelfsupError` in one line (no traceback,
-exit non-zero) and :meth:`Task.done` logs the stage's metrics on the KFP Metrics artifact —
-KFP's own executor then writes them to the executor output that the UI reads.
+exit non-zero) and pushes the task's Prometheus metrics (``$SELFSUP_PUSHGATEWAY``; grouped by
+the KFP run id and the task's name; also when it fails). :meth:`Task.done` logs the stage's
+metrics on the KFP Metrics artifact — KFP's own executor then writes them to the executor output
+that the UI reads.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from selfsup.errors import ConfigError, IntegrityError, SelfsupError
+from selfsup.observe.metrics import StageRun
 
 # Keys whose value is null: KFP structs cannot carry null (see dags.section_arguments).
 NULLS_KEY = "_nulls"
@@ -89,10 +92,14 @@ def confusion_metadata(evaluation: Path) -> dict[str, Any]:
 
 @dataclass
 class Task:
-    """One running task: its validated ``params`` and where its metrics go."""
+    """One running task: its validated ``params``, where its metrics go (the KFP artifact and
+    the Prometheus push) and the KFP run it belongs to."""
 
     params: Any
     metrics: Any = None
+    observed: StageRun = field(default_factory=StageRun)
+    name: str = ""
+    run_id: str = ""
     values: dict[str, Any] = field(default_factory=dict)
 
     def done(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,6 +107,7 @@ class Task:
         from selfsup.observe.metrics import flatten_metrics
 
         self.values = dict(values)
+        self.observed.record(self.name, self.values)
         if self.metrics is not None:
             for key, value in flatten_metrics(self.values).items():
                 self.metrics.log_metric(key, value)
@@ -119,9 +127,14 @@ class Task:
 
         return open_registry(os.environ.get("SELFSUP_REGISTRY") or self.params.uri)
 
-    @staticmethod
-    def lineage(source: str) -> dict[str, str]:
-        return {"source": source, "run": os.environ.get("KFP_RUN_ID", "")}
+    def lineage(self, source: str) -> dict[str, str]:
+        """What the registry records about this run: the KFP run id and the code revision (the
+        image's ``SELFSUP_CODE_REVISION``, else the source checkout's git commit)."""
+        import selfsup
+        from selfsup.registry.lineage import code_revision
+
+        revision = code_revision(Path(selfsup.__file__).resolve().parent)
+        return {"source": source, "run": self.run_id, "code_revision": revision}
 
     @staticmethod
     def ids_file(ids: list[str], directory: Path) -> Path:
@@ -157,16 +170,24 @@ def task(
     metrics: Any = None,
     dataset: Any = None,
     data_hash: str | None = None,
+    *,
+    run_id: str = "",
+    name: str | None = None,
 ) -> Iterator[Task]:
-    """Run one task: params validated, dataset checked against ``data_hash``, one-line errors.
+    """Run task ``name`` (default: ``section``) of KFP run ``run_id``: params validated, dataset
+    checked against ``data_hash``, metrics pushed, one-line errors.
 
     Any exception other than a SelfsupError is a bug and keeps its traceback.
     """
+    from selfsup.observe.metrics import stage_metrics
+
+    name = name or section
     try:
-        params = section_params(section, values)
-        if dataset is not None and data_hash is not None:
-            check_data_hash(Path(dataset.path), data_hash)
-        yield Task(params=params, metrics=metrics)
+        with stage_metrics(name, run_id=run_id or None) as observed:
+            params = section_params(section, values)
+            if dataset is not None and data_hash is not None:
+                check_data_hash(Path(dataset.path), data_hash)
+            yield Task(params, metrics, observed, name, run_id)
     except SelfsupError as exc:
         raise SystemExit(f"error: {exc}") from None
 

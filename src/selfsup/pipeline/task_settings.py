@@ -57,6 +57,42 @@ def apply_retry(task: Any, retry: Retry = DEFAULT_RETRY) -> Any:
     return task
 
 
+# The image's user (docker/*.Dockerfile: USER 10001:10001).
+IMAGE_UID = 10001
+
+
+def run_as_image_user(task: Any) -> Any:
+    """Pod Security "restricted" for the task's container: the image's non-root user, stated so
+    the kubelet refuses to start it as root. KFP's backend sets the rest of the profile itself
+    (``allowPrivilegeEscalation: false``, all capabilities dropped, seccomp ``RuntimeDefault``;
+    kfp-kubernetes ``set_security_context``)."""
+    from kfp import kubernetes
+
+    kubernetes.set_security_context(
+        task, run_as_user=IMAGE_UID, run_as_group=IMAGE_UID, run_as_non_root=True
+    )
+    return task
+
+
+# Where tasks push their metrics: a ConfigMap (k8s/base), so the address changes without a
+# recompile; optional, so a cluster without it runs the tasks unobserved rather than not at all.
+OBSERVE_CONFIG_MAP = "selfsup-observe"
+
+
+def observe(task: Any, pipeline: str) -> Any:
+    """``SELFSUP_PUSHGATEWAY`` from the ConfigMap, ``SELFSUP_PIPELINE`` (the grouping key's
+    pipeline) = ``pipeline``; the run id comes as the task's ``run_id`` input."""
+    from kfp import kubernetes
+
+    from selfsup.observe.metrics import PIPELINE_ENV, PUSHGATEWAY_ENV
+
+    kubernetes.use_config_map_as_env(
+        task, OBSERVE_CONFIG_MAP, {"pushgateway": PUSHGATEWAY_ENV}, optional=True
+    )
+    task.set_env_variable(PIPELINE_ENV, pipeline)
+    return task
+
+
 def never_cache(task: Any) -> Any:
     """For side-effect tasks (push, promote): KFP caches by default and would skip them."""
     task.set_caching_options(enable_caching=False)
