@@ -155,6 +155,14 @@ class Registry:
             "keep", model_id, reason, champion_before=champion, champion_after=champion, **fields
         )
 
+    def record_failure(self, run: str, reason: str) -> dict[str, Any]:
+        """Record that pipeline run ``run`` failed before it could decide (no model changes):
+        a broken schedule shows in the decision history, not only in the KFP UI."""
+        champion = self.aliases().get("champion")
+        return self._decide(
+            "failed", "-", reason, run=run, champion_before=champion, champion_after=champion
+        )
+
     def rollback(self, reason: str) -> dict[str, Any]:
         """Make the previous champion champion again (the current one is demoted)."""
         aliases = self.aliases()
