@@ -205,7 +205,7 @@ def test_schedule_contract_reuses_the_pipeline(
     (version,) = state.of("POST", "/pipelines/upload_version")
     spec = _uploaded_package(version)
     assert spec["pipelineInfo"]["name"] == retrain_name
-    assert "register" in spec["root"]["dag"]["tasks"]
+    assert "register" in spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
 
 
 def test_five_field_cron_never_reaches_the_server(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.services import PushgatewayService
 
 from selfsup.config import profile_params
 from selfsup.data.shards import read_dataset_manifest
@@ -215,3 +216,51 @@ def test_a_dataset_that_does_not_match_the_cache_key_is_refused(
             mined=tiny_dataset,
         )
     assert not (tmp_path / "t" / "model").exists()
+
+
+def _status(state: str, message: str = "") -> dict[str, Any]:
+    """A ``PipelineTaskFinalStatus`` as KFP's driver hands it to an exit task."""
+    return {
+        "state": state,
+        "pipelineJobResourceName": "projects/p/runs/r",
+        "pipelineTaskName": "run",
+        "error": {"code": 9, "message": message} if message else {},
+    }
+
+
+def test_the_exit_task_records_a_failed_run_in_the_registry_and_the_pushgateway(
+    tmp_path: Path, pushgateway_service: PushgatewayService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outcome task (the pipelines' dsl.ExitHandler) through KFP's executor: a failed run of
+    a pipeline with a registry becomes a "failed" decision naming the run and the error; a
+    succeeded run, or one without a registry, records nothing; every run pushes ``failed``
+    (0/1) under its run id to a real Pushgateway."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from selfsup.registry.register import open_registry
+
+    monkeypatch.setenv("SELFSUP_PUSHGATEWAY", pushgateway_service.address)
+
+    registry = {"uri": str(tmp_path / "registry")}
+    execute("outcome", tmp_path / "ok", status=_status("SUCCEEDED"), registry_params=registry,
+            run_id="run-1")  # fmt: skip
+    assert not (tmp_path / "registry").exists() or not open_registry(registry["uri"]).decisions()
+    execute("outcome", tmp_path / "train", status=_status("FAILED", "pretrain: OOMKilled"),
+            registry_params={}, run_id="run-2")  # fmt: skip
+    assert not (tmp_path / "registry").exists() or not open_registry(registry["uri"]).decisions()
+    execute("outcome", tmp_path / "bad", status=_status("FAILED", "pretrain: OOMKilled"),
+            registry_params=registry, run_id="run-3")  # fmt: skip
+    (decision,) = open_registry(registry["uri"]).decisions()
+    assert decision["action"] == "failed" and decision["run"] == "run-3"
+    assert decision["reason"] == "pretrain: OOMKilled"
+    failed = {
+        sample.labels["run_id"]: sample.value
+        for family in text_string_to_metric_families(pushgateway_service.metrics_text())
+        for sample in family.samples
+        if sample.labels.get("stage") == "outcome" and sample.labels.get("name") == "failed"
+    }
+    assert {k: failed[k] for k in ("run-1", "run-2", "run-3")} == {
+        "run-1": 0.0,
+        "run-2": 1.0,
+        "run-3": 1.0,
+    }

@@ -20,8 +20,9 @@ from selfsup.pipeline.task_settings import never_cache, use_secret_env
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_EXECUTORS = {"exec-pretrain", "exec-distill"}  # the tasks that must run on the GPU pool
-S3_EXECUTORS = {"exec-mine-shard"}  # the train DAG's tasks that read the S3 store (videos)
-MINE_TASKS = {"mine-plan", "for-loop-1", "mine-merge"}
+S3_EXECUTORS = {"exec-mine-shard", "exec-outcome"}  # train tasks with S3 credentials
+LOOP = "for-loop-2"  # KFP numbers the groups: exit-handler-1 holds the run, the loop is 2nd
+MINE_TASKS = {"mine-plan", LOOP, "mine-merge"}
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +35,11 @@ def _docs(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     spec = docs[0]
     platform = docs[1] if len(docs) > 1 else {}
     return spec, platform
+
+
+def _run_tasks(spec: dict[str, Any]) -> dict[str, Any]:
+    """The run's own tasks: those inside the pipeline's exit handler."""
+    return dict(spec["components"]["comp-exit-handler-1"]["dag"]["tasks"])
 
 
 @pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
@@ -50,7 +56,7 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
     from selfsup.config import profile_params
 
     spec, platform = _docs(compiling.pipeline_yaml("retrain"))
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = _run_tasks(spec)
     assert set(tasks) == {"data", "pretrain", "evaluate", "register"} | MINE_TASKS
     register = tasks["register"]
     assert register["cachingOptions"] == {}  # a side effect: never served from cache
@@ -153,7 +159,7 @@ def test_every_task_has_requests_limits_and_retries(pipeline: str) -> None:
 
 def test_downstream_cache_keys_include_the_datas_content_hash(compiled: str) -> None:
     spec, _ = _docs(compiled)
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = _run_tasks(spec)
     for name in ("pretrain", "evaluate"):
         source = tasks[name]["inputs"]["parameters"]["data_hash"]["taskOutputParameter"]
         assert source == {"outputParameterKey": "content_hash", "producerTask": "data"}
@@ -217,8 +223,10 @@ def test_every_task_is_the_same_component_object_offline_and_on_the_cluster(name
         for n in TASKS
     }
     fan_out = {bound["mine-plan"], bound["mine-shard"], bound["mine-merge"]}
-    # Offline differs only by mining's switch: one `mine` task instead of the fan-out.
-    assert offline - {bound["mine"]} == cluster - fan_out
+    # Offline differs only by what kfp.local cannot run: one `mine` task instead of the fan-out,
+    # and no exit task.
+    assert offline - {bound["mine"]} == cluster - fan_out - {bound["outcome"]}
+    assert bound["outcome"] in cluster
     assert cluster <= set(bound.values()) and offline <= set(bound.values())
     if name != "forget":
         assert fan_out <= cluster and bound["mine"] in offline
@@ -228,8 +236,9 @@ def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
     compiled: str,
 ) -> None:
     spec, _ = _docs(compiled)
-    tasks = spec["root"]["dag"]["tasks"]
-    loop = tasks["for-loop-1"]
+    tasks = _run_tasks(spec)
+    loop = tasks[LOOP]
+    assert loop["taskInfo"]["name"] == "mine shards"
     assert loop["iteratorPolicy"] == {"parallelismLimit": ClusterOptions().mine_parallelism}
     items = loop["parameterIterator"]["items"]["inputParameter"]
     source = loop["inputs"]["parameters"][items]["taskOutputParameter"]
@@ -238,7 +247,7 @@ def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
     assert set(body) == {"mine-shard"}
     merge = tasks["mine-merge"]
     collected = merge["inputs"]["artifacts"]["shards"]["taskOutputArtifact"]
-    assert collected["producerTask"] == "for-loop-1"
+    assert collected["producerTask"] == LOOP
     merge_inputs = spec["components"]["comp-mine-merge"]["inputDefinitions"]["artifacts"]
     assert merge_inputs["shards"]["isArtifactList"] is True
     pretrain = tasks["pretrain"]["inputs"]["artifacts"]["mined"]["taskOutputArtifact"]
@@ -322,12 +331,14 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     from selfsup.config import profile_params
 
     spec, platform = _docs(compiling.pipeline_yaml("forget"))
-    tasks = spec["root"]["dag"]["tasks"]
+    tasks = _run_tasks(spec)
     assert set(tasks) == {"data", "pull", "unlearn", "evaluate", "forget-register"}
     assert tasks["pull"]["inputs"]["parameters"]["ref"]["runtimeValue"]["constant"] == "champion"
     unlearn = tasks["unlearn"]["inputs"]
     assert unlearn["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "pull"
-    assert unlearn["parameters"]["forget_ids"] == {"componentInputParameter": "forget_ids"}
+    assert unlearn["parameters"]["forget_ids"] == {
+        "componentInputParameter": "pipelinechannel--forget_ids"  # passed into the handler
+    }
     evaluated = tasks["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert evaluated == {"outputArtifactKey": "unlearned", "producerTask": "unlearn"}
     assert set(tasks["forget-register"]["dependentTasks"]) == {"evaluate", "unlearn"}
@@ -348,6 +359,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     assert {n for n, ex in k8s.items() if "secretAsEnv" in ex} == {
         "exec-pull",
         "exec-forget-register",
+        "exec-outcome",
     }
 
 
@@ -392,6 +404,33 @@ def test_every_task_runs_as_the_images_user_observed_under_the_run_id(name: str)
         t["inputs"]["parameters"]["run_id"]["runtimeValue"]["constant"]
         for dag in tasks
         for t in dag.values()
-        if "componentRef" in t and not t["componentRef"]["name"].startswith("comp-for-loop")
+        if t["componentRef"]["name"].removeprefix("comp-") in TASKS  # not the loop/handler
     ]
     assert run_ids and set(run_ids) == {dsl.PIPELINE_JOB_ID_PLACEHOLDER}
+
+
+@pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
+def test_every_pipeline_runs_inside_an_exit_handler_whose_task_sees_the_final_status(
+    name: str,
+) -> None:
+    """The run's tasks are all inside ``dsl.ExitHandler``; its exit task runs whatever happened
+    (ALL_UPSTREAM_TASKS_COMPLETED), gets the handler's final status, and the registry when the
+    pipeline has one; offline (kfp.local runs no exit handler) the DAG has no such task."""
+    spec, _ = _docs(compiling.pipeline_yaml(name))
+    root = spec["root"]["dag"]["tasks"]
+    assert set(root) == {"exit-handler-1", "outcome"}
+    exit_task = root["outcome"]
+    assert exit_task["triggerPolicy"] == {"strategy": "ALL_UPSTREAM_TASKS_COMPLETED"}
+    assert exit_task["dependentTasks"] == ["exit-handler-1"]
+    status = exit_task["inputs"]["parameters"]["status"]
+    assert status == {"taskFinalStatus": {"producerTask": "exit-handler-1"}}
+    registry = exit_task["inputs"]["parameters"]["registry_params"]
+    if compiling.PIPELINES[name].registry:
+        assert registry == {"componentInputParameter": "registry_params"}
+    else:
+        assert registry["runtimeValue"]["constant"] == {}
+    inner = _run_tasks(spec)
+    assert "data" in inner and "outcome" not in inner
+    offline = build(name, ClusterOptions(fan_out=False, exit_handler=False))
+    local_spec, _ = _docs(compiling._compile(offline))
+    assert "outcome" not in local_spec["root"]["dag"]["tasks"]

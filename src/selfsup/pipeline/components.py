@@ -249,6 +249,18 @@ def forget_register(
         t.done(register_unlearned(t.registry(), Path(request.path), scores, t.params, lineage))
 
 
+def outcome(
+    status: dsl.PipelineTaskFinalStatus,
+    registry_params: dict[str, Any],
+    run_id: str = "",
+) -> None:
+    """The exit task: push whether the run failed; a failed run with a registry records a
+    "failed" decision there, so a broken schedule is noticed."""
+    from selfsup.pipeline.runtime import record_outcome
+
+    record_outcome(status.state, status.error_message, registry_params, run_id)
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A task's function and how the cluster runs it: resources, the GPU pool, caching (side
@@ -279,6 +291,7 @@ TASKS: dict[str, TaskSpec] = {
     "pull": TaskSpec(pull, _SMALL, cached=False, s3=True),
     "unlearn": TaskSpec(unlearn, _LARGE, gpu=True, cached=False),
     "forget-register": TaskSpec(forget_register, _SMALL, cached=False, s3=True),
+    "outcome": TaskSpec(outcome, _SMALL, cached=False, s3=True),
 }
 
 

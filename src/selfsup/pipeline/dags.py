@@ -40,13 +40,15 @@ CHAMPION = "champion"
 @dataclass(frozen=True)
 class ClusterOptions:
     """What differs between clusters: the images, the GPU pool (None: GPU tasks on CPU nodes),
-    retries, mining's fan-out (off for ``kfp.local``) and its parallelism, the S3 endpoint."""
+    retries, mining's fan-out and its parallelism, the run's exit handler (both off for
+    ``kfp.local``, which runs neither), the S3 endpoint."""
 
     image: str = DEFAULT_IMAGE
     gpu_image: str = DEFAULT_GPU_IMAGE
     gpu: GpuPool | None = DEFAULT_POOL
     retry: Retry = DEFAULT_RETRY
     fan_out: bool = True
+    exit_handler: bool = True
     mine_parallelism: int = 4
     s3_endpoint: str = S3_ENDPOINT
 
@@ -113,7 +115,8 @@ class Dag:
         if not self.opts.fan_out:
             return self.add("mine", mine_params=mine_params)
         plan = self.add("mine-plan", mine_params=mine_params)
-        with dsl.ParallelFor(plan.output, parallelism=self.opts.mine_parallelism) as index:
+        loop = dsl.ParallelFor(plan.output, "mine shards", self.opts.mine_parallelism)
+        with loop as index:
             shard = self.add("mine-shard", mine_params=mine_params, index=index)
         return self.add(
             "mine-merge", mine_params=mine_params, shards=dsl.Collected(shard.outputs["shard"])
@@ -257,7 +260,15 @@ def build(
     parameters = spec.parameters(defaults or Params(), registry)
 
     def run(*channels: Any) -> None:
-        spec.tasks(dag, dict(zip(parameters, channels, strict=True)))
+        values = dict(zip(parameters, channels, strict=True))
+        if not dag.opts.exit_handler:
+            spec.tasks(dag, values)
+            return
+        final = dag.add(
+            "outcome", "record outcome", registry_params=values.get("registry_params", {})
+        )
+        with dsl.ExitHandler(final, name="run"):
+            spec.tasks(dag, values)
 
     run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [

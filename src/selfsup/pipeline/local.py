@@ -19,7 +19,8 @@ from selfsup.config import Params, RegistryParams
 from selfsup.pipeline.dags import ClusterOptions, build, pipeline, pipeline_arguments
 from selfsup.pipeline.errors import PipelineError
 
-LOCAL_OPTIONS = ClusterOptions(fan_out=False)
+# kfp.local 2.16 collects no ParallelFor outputs and runs no dsl.ExitHandler.
+LOCAL_OPTIONS = ClusterOptions(fan_out=False, exit_handler=False)
 
 
 @dataclass(frozen=True)

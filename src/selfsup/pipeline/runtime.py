@@ -192,6 +192,27 @@ def task(
         raise SystemExit(f"error: {exc}") from None
 
 
+def record_outcome(
+    state: str, error: str, registry_values: Mapping[str, Any], run_id: str
+) -> dict[str, Any]:
+    """A run's final ``state`` (KFP's ``PipelineTaskFinalStatus``), pushed as the ``outcome``
+    task's metric ``failed`` (0/1); when it failed and ``registry_values`` name a registry, a
+    "failed" decision is recorded there with ``error``."""
+    from selfsup.observe.metrics import stage_metrics
+
+    failed = state != "SUCCEEDED"
+    result: dict[str, Any] = {"failed": float(failed), "state": state}
+    try:
+        with stage_metrics("outcome", run_id=run_id or None) as observed:
+            if failed and registry_values:
+                run = Task(section_params("registry", registry_values), run_id=run_id)
+                result["decision"] = run.registry().record_failure(run_id, error or state)
+            observed.record("outcome", result)
+    except SelfsupError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return result
+
+
 @contextlib.contextmanager
 def scratch() -> Iterator[Path]:
     """A temporary directory for a task's intermediate files."""
