@@ -107,3 +107,17 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
     forgot = served.metrics["forget-register"]
     assert forgot["action"] == "promote" and forgot["champion_before"] == champion
     assert open_registry(registry.uri).resolve("champion") == forgot["model"] != champion
+
+    # retrain-distilled: the champion distills the data, a fresh student trains on the set.
+    cheap = run_local(profile_params("tiny"), tmp_path / "local", "retrain-distilled", registry)
+    distilled = json.loads((cheap.task_dir("distill") / "distilled/manifest.json").read_text())
+    assert (
+        distilled["teacher"]
+        == json.loads((served.task_dir("unlearn") / "unlearned/manifest.json").read_text())[
+            "content_hash"
+        ]
+    ), "the teacher is the current champion (the unlearned model)"
+    student = json.loads((cheap.task_dir("pretrain-distilled") / "model/manifest.json").read_text())
+    assert student["data"] == distilled["content_hash"]
+    assert cheap.metrics["pretrain-distilled"]["method"] == "distilled"
+    assert cheap.metrics["register"]["model"] == "m-" + student["content_hash"][:16]

@@ -151,7 +151,7 @@ def test_every_task_has_requests_limits_and_retries(pipeline: str) -> None:
         for name, task in dag["tasks"].items()
         if "dag" not in components[task["componentRef"]["name"]]
     }
-    if pipeline != "forget":
+    if pipeline in ("train", "retrain"):
         assert {"mine-shard", "pretrain"} <= set(container_tasks)  # the loop's body is included
     for name, task in container_tasks.items():
         assert task["retryPolicy"]["maxRetryCount"] >= 1, name
@@ -228,7 +228,7 @@ def test_every_task_is_the_same_component_object_offline_and_on_the_cluster(name
     assert offline - {bound["mine"]} == cluster - fan_out - {bound["outcome"]}
     assert bound["outcome"] in cluster
     assert cluster <= set(bound.values()) and offline <= set(bound.values())
-    if name != "forget":
+    if name in ("train", "retrain"):
         assert fan_out <= cluster and bound["mine"] in offline
 
 
@@ -323,7 +323,9 @@ def test_no_secret_material_in_the_committed_yaml() -> None:
 def test_unknown_pipeline_is_a_clear_error() -> None:
     from selfsup.pipeline.errors import PipelineError
 
-    with pytest.raises(PipelineError, match="available: \\['forget', 'retrain', 'train'\\]"):
+    with pytest.raises(
+        PipelineError, match="available: \\['forget', 'retrain', 'retrain-distilled', 'train'\\]"
+    ):
         compiling.pipeline_yaml("deploy")
 
 
@@ -434,3 +436,30 @@ def test_every_pipeline_runs_inside_an_exit_handler_whose_task_sees_the_final_st
     offline = build(name, ClusterOptions(fan_out=False, exit_handler=False))
     local_spec, _ = _docs(compiling._compile(offline))
     assert "outcome" not in local_spec["root"]["dag"]["tasks"]
+
+
+def test_retrain_distilled_trains_a_student_on_the_champions_distilled_set() -> None:
+    """The cheap retrain: the champion is distill's teacher, the student trains on the distilled
+    set with the distilled method (forced over any params given), then the same gate."""
+    from selfsup.config import profile_params
+
+    spec, _ = _docs(compiling.pipeline_yaml("retrain-distilled"))
+    tasks = _run_tasks(spec)
+    assert set(tasks) == {"data", "pull", "distill", "pretrain-distilled", "evaluate", "register"}
+    teacher = tasks["distill"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+    assert teacher == {"outputArtifactKey": "model", "producerTask": "pull"}
+    student = tasks["pretrain-distilled"]["inputs"]["artifacts"]["distilled"]
+    assert student["taskOutputArtifact"] == {
+        "outputArtifactKey": "distilled",
+        "producerTask": "distill",
+    }
+    registered = tasks["register"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+    assert registered == {"outputArtifactKey": "model", "producerTask": "pretrain-distilled"}
+    defaults = spec["root"]["inputDefinitions"]["parameters"]["pretrain_params"]["defaultValue"]
+    assert defaults["method"] == "distilled"
+    given = profile_params("tiny")  # method simclr: the pipeline's student recipe wins
+    arguments = pipeline_arguments("retrain-distilled", given)
+    assert arguments["pretrain_params"]["method"] == "distilled"
+    assert arguments["pretrain_params"]["convnet_width"] == given.pretrain.convnet_width
+    executors = spec["deploymentSpec"]["executors"]
+    assert "accelerator" in executors["exec-pretrain-distilled"]["container"]["resources"]

@@ -78,7 +78,9 @@ def compile_(
             typer.echo(f"wrote {path}")
 
 
-PipelineName = Annotated[str, typer.Option("--pipeline", help="train | retrain | forget")]
+PipelineName = Annotated[
+    str, typer.Option("--pipeline", help="train | retrain | retrain-distilled | forget")
+]
 ForgetFile = Annotated[
     Path | None,
     typer.Option("--forget", help="forget pipeline: the request, one 'train/<index>' per line"),
@@ -155,7 +157,8 @@ def upload_and_start(
     pipeline: Annotated[
         str | None,
         typer.Option(
-            "--pipeline", help="train | retrain | forget (submit: train; schedule: retrain)"
+            "--pipeline",
+            help="train | retrain | retrain-distilled | forget (submit: train; schedule: retrain)",
         ),
     ] = None,
     cron: Annotated[

@@ -114,6 +114,22 @@ def pretrain(
         t.run(run, dataset, mined, out=model)
 
 
+def pretrain_distilled(
+    pretrain_params: dict[str, Any],
+    distilled: dsl.Input[dsl.Dataset],
+    model: dsl.Output[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
+) -> None:
+    """Train a fresh encoder on a distilled set (``pretrain.method: distilled``): the cheap
+    retrain."""
+    from selfsup.pipeline.runtime import task
+    from selfsup.train.stage import run
+
+    with task("pretrain", pretrain_params, metrics, run_id=run_id) as t:
+        t.run(run, distilled, out=model)
+
+
 def evaluate(
     evaluate_params: dict[str, Any],
     data_hash: str,
@@ -284,6 +300,7 @@ TASKS: dict[str, TaskSpec] = {
     "mine-shard": TaskSpec(mine_shard, _MEDIUM, s3=True),
     "mine-merge": TaskSpec(mine_merge, _MEDIUM),
     "pretrain": TaskSpec(pretrain, _LARGE, gpu=True),
+    "pretrain-distilled": TaskSpec(pretrain_distilled, _MEDIUM, gpu=True),
     "evaluate": TaskSpec(evaluate, _MEDIUM),
     "distill": TaskSpec(distill, Resources("2", "8", "8Gi", "16Gi"), gpu=True),
     "compress": TaskSpec(compress, _MEDIUM),

@@ -10,7 +10,7 @@ params.yaml: one struct per section, defaulting to the ``default`` profile.
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from selfsup.config import Params, RegistryParams
@@ -159,6 +159,27 @@ def retrain_tasks(dag: Dag, p: dict[str, Any]) -> None:
     )
 
 
+def retrain_distilled_tasks(dag: Dag, p: dict[str, Any]) -> None:
+    """The cheap retrain: distill the current data with the champion as teacher, train a fresh
+    student on the distilled set, and register it through the same gate."""
+    prepared = dag.add("data", data_params=p["data_params"])
+    champion = dag.add("pull", "pull champion", registry_params=p["registry_params"], ref=CHAMPION)
+    distilled = dag.on_model("distill", p["distill_params"], prepared, champion.outputs["model"])
+    student = dag.add(
+        "pretrain-distilled",
+        pretrain_params=p["pretrain_params"],
+        distilled=distilled.outputs["distilled"],
+    )
+    model = student.outputs["model"]
+    evaluated = dag.on_model("evaluate", p["evaluate_params"], prepared, model)
+    dag.add(
+        "register",
+        registry_params=p["registry_params"],
+        model=model,
+        evaluation=evaluated.outputs["evaluation"],
+    )
+
+
 def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
     prepared = dag.add("data", data_params=p["data_params"])
     champion = dag.add("pull", "pull champion", registry_params=p["registry_params"], ref=CHAMPION)
@@ -185,7 +206,8 @@ def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
 @dataclass(frozen=True)
 class Pipeline:
     """A pipeline: its tasks, the params sections it takes as parameters, whether it takes the
-    registry and a deletion request, and the tasks whose metrics ``run-local`` collects."""
+    registry and a deletion request, the tasks whose metrics ``run-local`` collects, and the
+    values it always runs with (``forced``: section → fields, over any params given)."""
 
     tasks: Callable[[Dag, dict[str, Any]], None]
     name: str
@@ -194,10 +216,12 @@ class Pipeline:
     local_tasks: tuple[str, ...]
     registry: bool = False
     request: bool = False
+    forced: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def parameters(self, defaults: Params, registry: RegistryParams) -> dict[str, Any]:
         """The pipeline's parameters and their defaults (the UI shows these)."""
-        values = section_arguments(defaults)
+        forced = {s: getattr(defaults, s).model_copy(update=v) for s, v in self.forced.items()}
+        values = section_arguments(defaults.model_copy(update=forced))
         out: dict[str, Any] = {"forget_ids": []} if self.request else {}
         out.update({f"{section}_params": values[section] for section in self.sections})
         if self.registry:
@@ -222,6 +246,18 @@ PIPELINES: dict[str, Pipeline] = {
         ("data", "mine", "pretrain", "evaluate"),
         ("data", "mine", "pretrain", "evaluate", "register"),
         registry=True,
+    ),
+    "retrain-distilled": Pipeline(
+        retrain_distilled_tasks,
+        "selfsup-retrain-distilled",
+        "selfsup, the cheap retrain: data, pull champion -> distill (teacher: the champion) -> "
+        "pretrain-distilled (a fresh student on the distilled set) -> evaluate -> register "
+        "(promotion gate)",
+        ("data", "distill", "pretrain", "evaluate"),
+        ("data", "pull", "distill", "pretrain-distilled", "evaluate", "register"),
+        registry=True,
+        # The student recipe of bench/distill_compare.py: many epochs over the m images.
+        forced={"pretrain": {"method": "distilled", "epochs": 30, "batch_size": 100}},
     ),
     "forget": Pipeline(
         forget_tasks,
