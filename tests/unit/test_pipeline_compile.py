@@ -6,6 +6,7 @@ no pip at run time, no secret values."""
 
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -463,3 +464,29 @@ def test_retrain_distilled_trains_a_student_on_the_champions_distilled_set() -> 
     assert arguments["pretrain_params"]["convnet_width"] == given.pretrain.convnet_width
     executors = spec["deploymentSpec"]["executors"]
     assert "accelerator" in executors["exec-pretrain-distilled"]["container"]["resources"]
+
+
+def test_a_chosen_gpu_model_selects_its_nodes_on_the_gpu_tasks_only() -> None:
+    """``--gpu-type``: the GPU tasks also select the nodes GPU feature discovery labels with that
+    product; the CLI parses it into the options (the real command, not our constructor)."""
+    from typer.testing import CliRunner
+
+    from selfsup.cli import app
+
+    product = "NVIDIA-H100-80GB-HBM3"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "train.yaml"
+        args = ["pipeline", "compile", "--gpus", "2", "--gpu-type", product, "--out", str(out)]
+        done = CliRunner().invoke(app, args)
+        assert done.exit_code == 0, done.output
+        spec, platform = _docs(out.read_text())
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    chosen = {
+        e for e, ex in k8s.items() if ex.get("nodeSelector", {}).get("labels", {}).get(
+            "nvidia.com/gpu.product") == product
+    }  # fmt: skip
+    assert chosen == GPU_EXECUTORS
+    resources = spec["deploymentSpec"]["executors"]["exec-pretrain"]["container"]["resources"]
+    assert resources["accelerator"]["resourceCount"] == "2"
+    refused = CliRunner().invoke(app, ["pipeline", "compile", "--gpus", "0", "--gpu-type", product])
+    assert refused.exit_code == 2 and "--gpu-type" in refused.output

@@ -26,7 +26,17 @@ Image = Annotated[str | None, typer.Option(help="project image (CPU); default se
 GpuImage = Annotated[
     str | None, typer.Option(help="project image for GPU tasks; default selfsup:<ver>-cuda")
 ]
-Gpus = Annotated[int, typer.Option(help="GPUs per GPU task; 0 runs pretrain on CPU nodes")]
+Gpus = Annotated[
+    int,
+    typer.Option(min=0, help="GPUs per GPU task (pretrain runs torchrun over N > 1); 0: CPU nodes"),
+]
+GpuType = Annotated[
+    str | None,
+    typer.Option(
+        help="GPU model to schedule on, as nodes are labelled nvidia.com/gpu.product "
+        "(e.g. NVIDIA-H100-80GB-HBM3); default: any GPU node"
+    ),
+]
 Params_ = Annotated[Path, typer.Option("--params", help="params YAML: the run's arguments")]
 Host = Annotated[str, typer.Option(help="KFP API endpoint, e.g. http://localhost:8080")]
 Experiment = Annotated[str, typer.Option(help="KFP experiment to run in")]
@@ -37,15 +47,17 @@ Package = Annotated[
 Version = Annotated[str | None, typer.Option(help="pipeline version name (default: timestamped)")]
 
 
-def _options(image: str | None, gpu_image: str | None, gpus: int) -> Any:
+def _options(image: str | None, gpu_image: str | None, gpus: int, gpu_type: str | None) -> Any:
     from selfsup.pipeline.dags import ClusterOptions
     from selfsup.pipeline.gpu import GpuPool
 
+    if gpu_type is not None and gpus == 0:
+        raise typer.BadParameter("--gpu-type needs --gpus of 1 or more", param_hint="--gpu-type")
     defaults = ClusterOptions()
     return ClusterOptions(
         image=image or defaults.image,
         gpu_image=gpu_image or defaults.gpu_image,
-        gpu=GpuPool(count=gpus) if gpus > 0 else None,
+        gpu=GpuPool(count=gpus, product=gpu_type) if gpus > 0 else None,
     )
 
 
@@ -58,6 +70,7 @@ def compile_(
     image: Image = None,
     gpu_image: GpuImage = None,
     gpus: Gpus = 1,
+    gpu_type: GpuType = None,
     goldens: Annotated[
         Path | None,
         typer.Option(
@@ -69,7 +82,7 @@ def compile_(
     """Compile a pipeline to KFP IR YAML (upload it in the UI or with `submit`)."""
     from selfsup.pipeline import compile as compiling
 
-    options = _options(image, gpu_image, gpus)
+    options = _options(image, gpu_image, gpus, gpu_type)
     target = out or Path("pipelines") / f"{pipeline}.yaml"
     guard(lambda: compiling.compile_pipeline(pipeline, target, options))
     typer.echo(f"wrote {target}")
@@ -181,6 +194,7 @@ def upload_and_start(
     image: Image = None,
     gpu_image: GpuImage = None,
     gpus: Gpus = 1,
+    gpu_type: GpuType = None,
 ) -> None:
     """submit: upload a pipeline as a new version and start one run with params.yaml's values.
     schedule: the same, as a recurring run on --cron (default retrain, which promotes the new
@@ -201,7 +215,7 @@ def upload_and_start(
     run_name = name or (f"selfsup-{chosen}-scheduled" if scheduled else f"{chosen}-{label}")
     target = client.Target(host=host, experiment=experiment, namespace=namespace)
     with tempfile.TemporaryDirectory() as tmp:
-        path = _package(package, Path(tmp), chosen, _options(image, gpu_image, gpus))
+        path = _package(package, Path(tmp), chosen, _options(image, gpu_image, gpus, gpu_type))
         uploaded, started = guard(
             lambda: client.start(target, path, pipeline_name, label, run_name, arguments, cron)
         )

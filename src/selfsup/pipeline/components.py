@@ -106,9 +106,9 @@ def pretrain(
     run_id: str = "",
 ) -> None:
     """Pretrain the encoder on the train split (the methods on mined pairs also read
-    ``mined``; the edge orders the DAG for every method)."""
+    ``mined``; the edge orders the DAG for every method), on every GPU of the pod."""
     from selfsup.pipeline.runtime import task
-    from selfsup.train.stage import run
+    from selfsup.train.launch import run_on_every_gpu as run
 
     with task("pretrain", pretrain_params, metrics, dataset, data_hash, run_id=run_id) as t:
         t.run(run, dataset, mined, out=model)

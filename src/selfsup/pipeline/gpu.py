@@ -25,6 +25,9 @@ class GpuPool:
     node_value: str = "true"
     taint_key: str = "nvidia.com/gpu"
     taint_effect: str = "NoSchedule"
+    # A GPU model, as GPU feature discovery labels nodes (e.g. NVIDIA-H100-80GB-HBM3); None: any.
+    product: str | None = None
+    product_label: str = "nvidia.com/gpu.product"
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -41,5 +44,7 @@ def use_gpu_pool(task: Any, pool: GpuPool = DEFAULT_POOL) -> Any:
     task.set_accelerator_type(pool.accelerator)
     task.set_accelerator_limit(pool.count)
     kubernetes.add_node_selector(task, label_key=pool.node_label, label_value=pool.node_value)
+    if pool.product is not None:
+        kubernetes.add_node_selector(task, label_key=pool.product_label, label_value=pool.product)
     kubernetes.add_toleration(task, key=pool.taint_key, operator="Exists", effect=pool.taint_effect)
     return task
