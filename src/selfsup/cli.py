@@ -101,6 +101,14 @@ def pretrain(
         Path | None, typer.Option(help="checkpoint directory (default: <out>.ckpt)")
     ] = None,
     resume: Annotated[bool, typer.Option(help="continue from the last checkpoint")] = False,
+    checkpoint_mirror: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SELFSUP_CHECKPOINTS",
+            help="also keep the checkpoints in this store (s3://bucket/prefix or a folder) "
+            "and resume from there",
+        ),
+    ] = None,
     method: Annotated[
         str | None,
         typer.Option(
@@ -142,7 +150,13 @@ def pretrain(
     with scrape, observed as run:
         result = guard(
             lambda: stage.run(
-                data, pairs, params=train, out=out, checkpoints=checkpoints, resume=resume
+                data,
+                pairs,
+                params=train,
+                out=out,
+                checkpoints=checkpoints,
+                resume=resume,
+                mirror=checkpoint_mirror,
             )
         )
         run.record("pretrain", result)

@@ -12,57 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.kfp_executor import execute
 from fixtures.services import PushgatewayService
 
 from selfsup.config import profile_params
 from selfsup.data.shards import read_dataset_manifest
 from selfsup.observe.metrics import flatten_metrics
-from selfsup.pipeline.components import component
-from selfsup.pipeline.dags import ClusterOptions, section_arguments
-
-IMAGE = ClusterOptions().image
-
-
-def _artifact(name: str, schema: str, uri: Path) -> dict[str, Any]:
-    return {"name": name, "type": {"schemaTitle": schema}, "uri": str(uri), "metadata": {}}
-
-
-def execute(task: str, task_dir: Path, **inputs: Any) -> dict[str, Any]:
-    """Run task ``task`` under ``kfp.dsl.executor.Executor`` with ``inputs`` (parameters as
-    values; artifacts as a Path or, for list inputs, a list of Paths); outputs go under
-    ``task_dir``. Returns the executor output KFP wrote (what the UI reads)."""
-    from kfp.dsl.executor import Executor
-
-    op = component(task, IMAGE)
-    spec = op.component_spec
-    parameters, artifacts = {}, {}
-    for name, value in inputs.items():
-        declared = spec.inputs[name]
-        schema = str(declared.type).split("@")[0]
-        if schema.startswith("system."):
-            paths = value if isinstance(value, list) else [value]
-            artifacts[name] = {"artifacts": [_artifact(name, schema, p) for p in paths]}
-        else:
-            parameters[name] = value
-    out_artifacts, out_parameters = {}, {}
-    for name, declared in (spec.outputs or {}).items():
-        schema = str(declared.type).split("@")[0]
-        if schema.startswith("system."):
-            out_artifacts[name] = {"artifacts": [_artifact(name, schema, task_dir / name)]}
-        else:
-            out_parameters[name] = {"outputFile": str(task_dir / name)}
-    output_file = task_dir / "executor_output.json"
-    executor_input = {
-        "inputs": {"parameterValues": parameters, "artifacts": artifacts},
-        "outputs": {
-            "artifacts": out_artifacts,
-            "parameters": out_parameters,
-            "outputFile": str(output_file),
-        },
-    }
-    task_dir.mkdir(parents=True, exist_ok=True)
-    Executor(executor_input, op.python_func).execute()
-    return dict(json.loads(output_file.read_text())) if output_file.is_file() else {}
+from selfsup.pipeline.dags import section_arguments
 
 
 def ui(output: dict[str, Any], name: str = "metrics") -> dict[str, Any]:

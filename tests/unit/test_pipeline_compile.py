@@ -21,7 +21,8 @@ from selfsup.pipeline.task_settings import never_cache, use_secret_env
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_EXECUTORS = {"exec-pretrain", "exec-distill"}  # the tasks that must run on the GPU pool
-S3_EXECUTORS = {"exec-mine-shard", "exec-outcome"}  # train tasks with S3 credentials
+# The train DAG's tasks with S3 credentials: videos, the failure record, pretrain's checkpoints.
+S3_EXECUTORS = {"exec-mine-shard", "exec-outcome", "exec-pretrain"}
 LOOP = "for-loop-2"  # KFP numbers the groups: exit-handler-1 holds the run, the loop is 2nd
 MINE_TASKS = {"mine-plan", LOOP, "mine-merge"}
 
@@ -490,3 +491,17 @@ def test_a_chosen_gpu_model_selects_its_nodes_on_the_gpu_tasks_only() -> None:
     assert resources["accelerator"]["resourceCount"] == "2"
     refused = CliRunner().invoke(app, ["pipeline", "compile", "--gpus", "0", "--gpu-type", product])
     assert refused.exit_code == 2 and "--gpu-type" in refused.output
+
+
+def test_pretrain_keeps_its_checkpoints_in_the_store_on_the_cluster(compiled: str) -> None:
+    """A retried pretrain pod resumes from the store: the task gets the checkpoint store's URI
+    (and the S3 credentials above); no other task does."""
+    spec, _ = _docs(compiled)
+    with_checkpoints = {
+        name
+        for name, ex in spec["deploymentSpec"]["executors"].items()
+        if any(e["name"] == "SELFSUP_CHECKPOINTS" for e in ex["container"].get("env", []))
+    }
+    assert with_checkpoints == {"exec-pretrain"}
+    env = spec["deploymentSpec"]["executors"]["exec-pretrain"]["container"]["env"]
+    assert {"name": "SELFSUP_CHECKPOINTS", "value": ClusterOptions().checkpoints} in env

@@ -111,7 +111,7 @@ def pretrain(
     from selfsup.train.launch import run_on_every_gpu as run
 
     with task("pretrain", pretrain_params, metrics, dataset, data_hash, run_id=run_id) as t:
-        t.run(run, dataset, mined, out=model)
+        t.run(run, dataset, mined, out=model, **t.resumable())
 
 
 def pretrain_distilled(
@@ -280,13 +280,15 @@ def outcome(
 @dataclass(frozen=True)
 class TaskSpec:
     """A task's function and how the cluster runs it: resources, the GPU pool, caching (side
-    effects are never cached) and whether it needs the S3 store's credentials."""
+    effects are never cached), whether it needs the S3 store's credentials, and whether its
+    checkpoints are kept in the store (so a retry resumes)."""
 
     function: Callable[..., Any]
     resources: Resources
     gpu: bool = False
     cached: bool = True
     s3: bool = False
+    checkpointed: bool = False
 
 
 _SMALL = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
@@ -299,7 +301,7 @@ TASKS: dict[str, TaskSpec] = {
     "mine-plan": TaskSpec(mine_plan, Resources("100m", "500m", "256Mi", "1Gi")),
     "mine-shard": TaskSpec(mine_shard, _MEDIUM, s3=True),
     "mine-merge": TaskSpec(mine_merge, _MEDIUM),
-    "pretrain": TaskSpec(pretrain, _LARGE, gpu=True),
+    "pretrain": TaskSpec(pretrain, _LARGE, gpu=True, s3=True, checkpointed=True),
     "pretrain-distilled": TaskSpec(pretrain_distilled, _MEDIUM, gpu=True),
     "evaluate": TaskSpec(evaluate, _MEDIUM),
     "distill": TaskSpec(distill, Resources("2", "8", "8Gi", "16Gi"), gpu=True),

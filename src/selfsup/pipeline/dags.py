@@ -29,6 +29,7 @@ from selfsup.pipeline.task_settings import (
     run_as_image_user,
     use_s3,
 )
+from selfsup.train.checkpoint import MIRROR_ENV
 
 # The cluster's S3 store: the MinIO of k8s/base (in-cluster DNS), for videos and the registry.
 S3_ENDPOINT = "http://minio.selfsup.svc.cluster.local:9000"
@@ -41,7 +42,7 @@ CHAMPION = "champion"
 class ClusterOptions:
     """What differs between clusters: the images, the GPU pool (None: GPU tasks on CPU nodes),
     retries, mining's fan-out and its parallelism, the run's exit handler (both off for
-    ``kfp.local``, which runs neither), the S3 endpoint."""
+    ``kfp.local``, which runs neither), the S3 endpoint and where checkpoints outlive a pod."""
 
     image: str = DEFAULT_IMAGE
     gpu_image: str = DEFAULT_GPU_IMAGE
@@ -51,6 +52,7 @@ class ClusterOptions:
     exit_handler: bool = True
     mine_parallelism: int = 4
     s3_endpoint: str = S3_ENDPOINT
+    checkpoints: str = "s3://selfsup/checkpoints"
 
 
 def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
@@ -96,6 +98,8 @@ class Dag:
             never_cache(task)
         if spec.s3:
             use_s3(task, opts.s3_endpoint)
+        if spec.checkpointed:
+            task.set_env_variable(MIRROR_ENV, opts.checkpoints)
         return task
 
     def on_model(self, name: str, params: Any, prepared: Any, model: Any) -> Any:

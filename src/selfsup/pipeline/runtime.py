@@ -121,6 +121,16 @@ class Task:
         paths = [Path(a.path) if hasattr(a, "path") else a for a in inputs]
         return self.done(stage(*paths, params=self.params, out=Path(out.path), **options))
 
+    @staticmethod
+    def resumable() -> dict[str, Any]:
+        """Checkpoint options for a training stage: on this task's disk, copied to the store in
+        ``$SELFSUP_CHECKPOINTS`` when set, and resumed from there — a retried task (a fresh
+        pod) continues after the last finished epoch."""
+        from selfsup.train.checkpoint import MIRROR_ENV
+
+        local = Path(tempfile.mkdtemp(prefix="selfsup-checkpoints-"))
+        return {"checkpoints": local, "resume": True, "mirror": os.environ.get(MIRROR_ENV)}
+
     def registry(self) -> Any:
         """The registry the section names (``$SELFSUP_REGISTRY`` wins: on the cluster, s3://)."""
         from selfsup.registry.register import open_registry

@@ -52,12 +52,19 @@ def run_on_every_gpu(
     out: Path,
     checkpoints: Path | None = None,
     resume: bool = False,
+    mirror: str | None = None,
 ) -> dict[str, Any]:
     """:func:`selfsup.train.stage.run` over all of this machine's GPUs (one rank each)."""
     processes = torch.cuda.device_count()
     if processes < 2 or distributed.from_env().enabled:
         return stage.run(
-            dataset, pairs, params=params, out=out, checkpoints=checkpoints, resume=resume
+            dataset,
+            pairs,
+            params=params,
+            out=out,
+            checkpoints=checkpoints,
+            resume=resume,
+            mirror=mirror,
         )
     with tempfile.TemporaryDirectory(prefix="selfsup-launch-") as tmp:
         config, metrics = Path(tmp) / "params.yaml", Path(tmp) / "metrics.json"
@@ -67,6 +74,7 @@ def run_on_every_gpu(
         arguments += ["--pairs", str(pairs)] if pairs is not None else []
         arguments += ["--checkpoints", str(checkpoints)] if checkpoints is not None else []
         arguments += ["--resume"] if resume else []
+        arguments += ["--checkpoint-mirror", mirror] if mirror is not None else []
         script = Path(sys.executable).with_name("selfsup")
         log.info("pretrain on %d GPUs: torchrun --nproc-per-node=%d", processes, processes)
         done = subprocess.run(torchrun_command(processes, script, arguments), env=os.environ)

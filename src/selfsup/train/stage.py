@@ -38,7 +38,7 @@ from selfsup.models.artifact import write_model
 from selfsup.observe.progress import StepProgress
 from selfsup.train import accel as gpu
 from selfsup.train import distributed, optim
-from selfsup.train.checkpoint import load_checkpoint, save_checkpoint
+from selfsup.train.checkpoint import Mirror, load_checkpoint, save_checkpoint
 from selfsup.train.loaders import epoch_seed, rank_seed
 from selfsup.train.methods import METHODS, Context, Method, Model
 
@@ -59,6 +59,7 @@ def run(
     out: Path,
     checkpoints: Path | None = None,
     resume: bool = False,
+    mirror: str | None = None,
 ) -> dict[str, Any]:
     """Pretrain an encoder on ``dataset``; write the model directory ``out``.
 
@@ -69,7 +70,9 @@ def run(
     Checkpoints go to ``<checkpoints>/<run key>/last.pt`` after every epoch (``checkpoints``
     defaults to ``<out>.ckpt``); the run key hashes the params and the data's content hash, so
     ``resume`` continues only a run of exactly this training and otherwise starts afresh — which
-    makes ``--resume`` safe to leave on in ``dvc.yaml``. Returns the metrics also written to
+    makes ``--resume`` safe to leave on in ``dvc.yaml``. ``mirror`` (a store URI) also keeps each
+    checkpoint there under the run key and, with ``resume``, starts from its copy: what a retried
+    pipeline task on a fresh disk resumes from. Returns the metrics also written to
     ``out/metrics.json``: loss per epoch, images/s per epoch, wall time. Under ``torchrun`` the
     metrics are returned on every rank and the files written by rank 0.
     """
@@ -82,7 +85,7 @@ def run(
     device = distributed.device_for(job, gpu.resolve_device(params.device))
     with distributed.process_group(job, device):
         ctx = Context(params, job, device, gpu.resolve(params, device))
-        return _run(ctx, Path(dataset), pairs, Path(out), checkpoints, resume)
+        return _run(ctx, Path(dataset), pairs, Path(out), checkpoints, resume, mirror)
 
 
 @dataclass
@@ -165,6 +168,7 @@ def _run(
     out: Path,
     checkpoints: Path | None,
     resume: bool,
+    mirror: str | None,
 ) -> dict[str, Any]:
     params, job = ctx.params, ctx.job
     kind = METHODS[params.method]
@@ -175,9 +179,13 @@ def _run(
         pairs = None
     method = kind(ctx, dataset, pairs)
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
-    checkpoint = root / run_key(params, ":".join(method.lineage.values()))
+    key = run_key(params, ":".join(method.lineage.values()))
+    checkpoint, copy = root / key, Mirror(mirror) if mirror else None
     training = _training(ctx, method)
     start_epoch = 0
+    if resume and copy is not None and job.is_main and copy.pull(key, checkpoint):
+        log.info("pulled checkpoint %s from %s", key, mirror)
+    distributed.barrier()  # every rank resumes from the pulled checkpoint
     state = load_checkpoint(checkpoint) if resume else None
     if state is not None:
         if state["params"] != params.model_dump():
@@ -203,7 +211,9 @@ def _run(
             "epoch %d/%d loss %.4f %.0f images/s", epoch + 1, params.epochs, loss, seen / seconds
         )
         if job.is_main:
-            save_checkpoint(checkpoint, training.state(epoch, params))
+            saved = save_checkpoint(checkpoint, training.state(epoch, params))
+            if copy is not None:
+                copy.push(key, saved)
         distributed.barrier()  # no rank runs ahead of the last checkpoint
 
     metrics: dict[str, Any] = {
