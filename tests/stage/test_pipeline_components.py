@@ -220,3 +220,23 @@ def test_the_exit_task_records_a_failed_run_in_the_registry_and_the_pushgateway(
         "run-2": 1.0,
         "run-3": 1.0,
     }
+
+
+def test_validate_puts_the_knobs_back_and_refuses_a_bad_value_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The up-front task through KFP's executor: the typed knobs land in their sections (read
+    back from the output parameters KFP wrote), and a bad knob or struct value is one line."""
+    sections = section_arguments(profile_params("tiny"))
+    pretrain = {k: v for k, v in sections["pretrain"].items() if k not in ("epochs", "method")}
+    output = execute("validate", tmp_path / "ok", pretrain_params=pretrain,
+                     data_params=sections["data"], epochs=7, method="byol")  # fmt: skip
+    checked = output["parameterValues"]
+    assert checked["pretrain_params"] == {**pretrain, "epochs": 7, "method": "byol"}
+    assert checked["data_params"] == sections["data"] and checked["unlearn_params"] == {}
+    for bad in ({"epochs": 0}, {"method": "simclr2"}):
+        with pytest.raises(SystemExit) as error:
+            execute("validate", tmp_path / "bad", pretrain_params=pretrain, **bad)
+        message = str(error.value)
+        assert message.startswith("error: invalid pipeline parameter 'pretrain'")
+        assert "\n" not in message and next(iter(bad)) in message

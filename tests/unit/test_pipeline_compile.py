@@ -59,10 +59,10 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
 
     spec, platform = _docs(compiling.pipeline_yaml("retrain"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"data", "pretrain", "evaluate", "register"} | MINE_TASKS
+    assert set(tasks) == {"validate", "data", "pretrain", "evaluate", "register"} | MINE_TASKS
     register = tasks["register"]
     assert register["cachingOptions"] == {}  # a side effect: never served from cache
-    assert set(register["dependentTasks"]) == {"evaluate", "pretrain"}
+    assert set(register["dependentTasks"]) == {"evaluate", "pretrain", "validate"}
     assert register["inputs"]["artifacts"]["evaluation"]["taskOutputArtifact"] == {
         "outputArtifactKey": "evaluation",
         "producerTask": "evaluate",
@@ -156,7 +156,10 @@ def test_every_task_has_requests_limits_and_retries(pipeline: str) -> None:
     if pipeline in ("train", "retrain"):
         assert {"mine-shard", "pretrain"} <= set(container_tasks)  # the loop's body is included
     for name, task in container_tasks.items():
-        assert task["retryPolicy"]["maxRetryCount"] >= 1, name
+        if name == "validate":  # a bad value fails the same way each time: never retried
+            assert "retryPolicy" not in task
+        else:
+            assert task["retryPolicy"]["maxRetryCount"] >= 1, name
 
 
 def test_downstream_cache_keys_include_the_datas_content_hash(compiled: str) -> None:
@@ -259,18 +262,42 @@ def test_mining_fans_out_over_the_planned_shards_and_merges_the_collected_ones(
 
 
 def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
+    """One struct per params section, plus typed, described knobs for what people change; a
+    knob's field is not also in its struct (one place to set it)."""
     from selfsup.config import Params
 
     spec, _ = _docs(compiled)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     # Every params section is a pipeline parameter, except unlearn's: deletion requests are
     # served by the forget pipeline.
-    not_in_pipeline = {"unlearn"}
-    assert set(inputs) == {
-        f"{section}_params" for section in Params.model_fields if section not in not_in_pipeline
-    }
-    assert all(p["parameterType"] == "STRUCT" for p in inputs.values())
-    assert inputs["pretrain_params"]["defaultValue"]["epochs"] == Params().pretrain.epochs
+    structs = {f"{s}_params" for s in Params.model_fields if s != "unlearn"}
+    knobs = {"epochs": "NUMBER_INTEGER", "batch_size": "NUMBER_INTEGER", "method": "STRING",
+             "data_source": "STRING"}  # fmt: skip
+    assert set(inputs) == structs | set(knobs)
+    assert all(inputs[p]["parameterType"] == "STRUCT" for p in structs)
+    assert {k: inputs[k]["parameterType"] for k in knobs} == knobs
+    assert inputs["epochs"]["defaultValue"] == Params().pretrain.epochs
+    assert "epochs" not in inputs["pretrain_params"]["defaultValue"]
+    assert "source" not in inputs["data_params"]["defaultValue"]
+    assert (
+        "simclr | " in inputs["method"]["description"] or "byol" in inputs["method"]["description"]
+    )
+    assert inputs["data_source"]["description"].endswith("folder | synthetic")
+    assert all(inputs[p]["description"] for p in inputs)
+
+
+def test_every_task_reads_the_sections_the_validate_task_checked(compiled: str) -> None:
+    """validate runs first, unretried; every task's params come from its outputs, none from
+    the pipeline parameters directly."""
+    spec, _ = _docs(compiled)
+    tasks = _run_tasks(spec)
+    assert "retryPolicy" not in tasks["validate"]
+    for name, task in tasks.items():
+        if name == "validate" or "parameters" not in task.get("inputs", {}):
+            continue
+        for key, value in task["inputs"]["parameters"].items():
+            if key.endswith("_params"):
+                assert value["taskOutputParameter"]["producerTask"] == "validate", (name, key)
 
 
 def test_run_arguments_are_exactly_the_pipeline_parameters(compiled: str) -> None:
@@ -336,7 +363,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
 
     spec, platform = _docs(compiling.pipeline_yaml("forget"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"data", "pull", "unlearn", "evaluate", "forget-register"}
+    assert set(tasks) == {"validate", "data", "pull", "unlearn", "evaluate", "forget-register"}
     assert tasks["pull"]["inputs"]["parameters"]["ref"]["runtimeValue"]["constant"] == "champion"
     unlearn = tasks["unlearn"]["inputs"]
     assert unlearn["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "pull"
@@ -345,7 +372,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     }
     evaluated = tasks["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert evaluated == {"outputArtifactKey": "unlearned", "producerTask": "unlearn"}
-    assert set(tasks["forget-register"]["dependentTasks"]) == {"evaluate", "unlearn"}
+    assert set(tasks["forget-register"]["dependentTasks"]) == {"evaluate", "unlearn", "validate"}
     for side_effect in ("pull", "unlearn", "forget-register"):
         assert tasks[side_effect]["cachingOptions"] == {}, side_effect
     assert tasks["data"]["cachingOptions"] == {"enableCache": True}
@@ -447,7 +474,15 @@ def test_retrain_distilled_trains_a_student_on_the_champions_distilled_set() -> 
 
     spec, _ = _docs(compiling.pipeline_yaml("retrain-distilled"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"data", "pull", "distill", "pretrain-distilled", "evaluate", "register"}
+    assert set(tasks) == {
+        "validate",
+        "data",
+        "pull",
+        "distill",
+        "pretrain-distilled",
+        "evaluate",
+        "register",
+    }
     teacher = tasks["distill"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert teacher == {"outputArtifactKey": "model", "producerTask": "pull"}
     student = tasks["pretrain-distilled"]["inputs"]["artifacts"]["distilled"]
@@ -505,3 +540,13 @@ def test_pretrain_keeps_its_checkpoints_in_the_store_on_the_cluster(compiled: st
     assert with_checkpoints == {"exec-pretrain"}
     env = spec["deploymentSpec"]["executors"]["exec-pretrain"]["container"]["env"]
     assert {"name": "SELFSUP_CHECKPOINTS", "value": ClusterOptions().checkpoints} in env
+
+
+@pytest.mark.parametrize("name", sorted(compiling.PIPELINES))
+def test_each_pipeline_description_names_every_task(name: str) -> None:
+    spec, _ = _docs(compiling.pipeline_yaml(name))
+    described = spec["pipelineInfo"]["description"]
+    shown = {t["taskInfo"]["name"] for t in _run_tasks(spec).values()} | {"record outcome"}
+    shown = {n for n in shown if not n.startswith("for-loop")}
+    for task in shown - {"mine shards"}:
+        assert task.replace("-", " ") in described.replace("-", " "), task

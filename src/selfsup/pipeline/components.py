@@ -11,15 +11,53 @@ UI shows. The compiled YAML embeds each function's source, so bodies stay a call
 artifact contents, so passing it makes the cache miss exactly when the data changes.
 """
 
-# No `from __future__ import annotations`: KFP reads the parameter annotations.
+# No `from __future__ import annotations`: KFP reads the parameter annotations, and it reads
+# Optional[X], not X | None (it takes a PEP 604 union for an artifact type).
+# ruff: noqa: UP045
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Optional
 
 from kfp import dsl
 
 from selfsup.pipeline.task_settings import Resources
+
+
+def validate(
+    data_params: Optional[dict[str, Any]] = None,
+    mine_params: Optional[dict[str, Any]] = None,
+    pretrain_params: Optional[dict[str, Any]] = None,
+    evaluate_params: Optional[dict[str, Any]] = None,
+    distill_params: Optional[dict[str, Any]] = None,
+    compress_params: Optional[dict[str, Any]] = None,
+    unlearn_params: Optional[dict[str, Any]] = None,
+    registry_params: Optional[dict[str, Any]] = None,
+    method: Optional[str] = None,
+    epochs: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    data_source: Optional[str] = None,
+    knn_margin: Optional[float] = None,
+    rankme_margin: Optional[float] = None,
+    run_id: str = "",
+) -> NamedTuple(  # type: ignore[valid-type]
+    "Sections",
+    [
+        ("data_params", dict),
+        ("mine_params", dict),
+        ("pretrain_params", dict),
+        ("evaluate_params", dict),
+        ("distill_params", dict),
+        ("compress_params", dict),
+        ("unlearn_params", dict),
+        ("registry_params", dict),
+    ],
+):
+    """Check every params section once, up front, with the typed knobs put back; every other
+    task reads the sections this returns."""
+    from selfsup.pipeline.runtime import validated_sections
+
+    return validated_sections(dict(locals()))
 
 
 def data(
@@ -289,6 +327,7 @@ class TaskSpec:
     cached: bool = True
     s3: bool = False
     checkpointed: bool = False
+    retried: bool = True
 
 
 _SMALL = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
@@ -296,6 +335,8 @@ _MEDIUM = Resources(cpu_request="2", cpu_limit="4", memory_request="4Gi", memory
 _LARGE = Resources(cpu_request="4", cpu_limit="8", memory_request="8Gi", memory_limit="16Gi")
 
 TASKS: dict[str, TaskSpec] = {
+    # A bad value fails the same way every time: no retries, and before any other task.
+    "validate": TaskSpec(validate, Resources("100m", "500m", "256Mi", "1Gi"), retried=False),
     "data": TaskSpec(data, Resources("1", "2", "2Gi", "4Gi")),
     "mine": TaskSpec(mine, _MEDIUM, s3=True),
     "mine-plan": TaskSpec(mine_plan, Resources("100m", "500m", "256Mi", "1Gi")),

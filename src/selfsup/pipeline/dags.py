@@ -9,6 +9,7 @@ params.yaml: one struct per section, defaulting to the ``default`` profile.
 """
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from selfsup.pipeline.components import TASKS, component
 from selfsup.pipeline.errors import PipelineError
 from selfsup.pipeline.gpu import DEFAULT_POOL, GpuPool, use_gpu_pool
 from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
-from selfsup.pipeline.runtime import NULLS_KEY
+from selfsup.pipeline.runtime import KNOBS, NULLS_KEY, SECTIONS
 from selfsup.pipeline.task_settings import (
     DEFAULT_RETRY,
     Retry,
@@ -90,7 +91,9 @@ class Dag:
         task = op(**inputs, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).set_display_name(
             display or name
         )
-        apply_retry(apply_resources(task, spec.resources), opts.retry)
+        apply_resources(task, spec.resources)
+        if spec.retried:
+            apply_retry(task, opts.retry)
         observe(run_as_image_user(task), self.name)
         if on_gpu and opts.gpu is not None:
             use_gpu_pool(task, opts.gpu)
@@ -226,27 +229,50 @@ class Pipeline:
         """The pipeline's parameters and their defaults (the UI shows these)."""
         forced = {s: getattr(defaults, s).model_copy(update=v) for s, v in self.forced.items()}
         values = section_arguments(defaults.model_copy(update=forced))
+        values["registry"] = registry.model_dump(mode="json")
+        sections = self.sections + (("registry",) if self.registry else ())
         out: dict[str, Any] = {"forget_ids": []} if self.request else {}
-        out.update({f"{section}_params": values[section] for section in self.sections})
-        if self.registry:
-            out["registry_params"] = registry.model_dump(mode="json")
+        for knob, (section, name) in KNOBS.items():
+            if section in sections and name not in self.forced.get(section, {}):
+                out[knob] = values[section].pop(name)
+        out.update({f"{section}_params": values[section] for section in sections})
         return out
+
+    def describe(self) -> str:
+        """The pipeline's docstring: its parameters' descriptions, for the UI."""
+        lines = [self.description, "", "Args:"]
+        for knob, (section, name) in KNOBS.items():
+            model = (
+                RegistryParams if section == "registry" else Params.model_fields[section].annotation
+            )
+            info = model.model_fields[name]  # type: ignore[union-attr]
+            choices = (
+                typing.get_args(info.annotation)
+                if typing.get_origin(info.annotation) is typing.Literal
+                else ()
+            )
+            text = info.description or (" | ".join(map(str, choices)) if choices else name)
+            lines.append(f"    {knob}: {section}.{name}: {text}")
+        for section in SECTIONS:
+            lines.append(f"    {section}_params: the {section} section of params.yaml (the rest)")
+        lines.append("    forget_ids: the deletion request, sample ids such as train/17")
+        return "\n".join(lines)
 
 
 PIPELINES: dict[str, Pipeline] = {
     "train": Pipeline(
         train_tasks,
         "selfsup-train",
-        "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> "
-        "evaluate, compress, distill (GPU pool)",
+        "selfsup: validate params -> data, mine-plan -> mine shards (ParallelFor) -> mine-merge "
+        "-> pretrain (GPU pool) -> evaluate, compress, distill (GPU pool); record outcome on exit",
         ("data", "mine", "pretrain", "evaluate", "distill", "compress"),
         ("data", "mine", "pretrain", "evaluate", "compress", "distill"),
     ),
     "retrain": Pipeline(
         retrain_tasks,
         "selfsup-retrain",
-        "selfsup: data, mine (ParallelFor over video shards) -> pretrain (GPU pool) -> "
-        "evaluate -> register (promotion gate)",
+        "selfsup: validate params -> data, mine-plan -> mine shards (ParallelFor) -> mine-merge "
+        "-> pretrain (GPU pool) -> evaluate -> register (promotion gate); record outcome on exit",
         ("data", "mine", "pretrain", "evaluate"),
         ("data", "mine", "pretrain", "evaluate", "register"),
         registry=True,
@@ -254,9 +280,9 @@ PIPELINES: dict[str, Pipeline] = {
     "retrain-distilled": Pipeline(
         retrain_distilled_tasks,
         "selfsup-retrain-distilled",
-        "selfsup, the cheap retrain: data, pull champion -> distill (teacher: the champion) -> "
-        "pretrain-distilled (a fresh student on the distilled set) -> evaluate -> register "
-        "(promotion gate)",
+        "selfsup, the cheap retrain: validate params -> data, pull champion -> distill (the "
+        "champion teaches) -> pretrain-distilled (a fresh student on the distilled set) -> "
+        "evaluate -> register (promotion gate); record outcome on exit",
         ("data", "distill", "pretrain", "evaluate"),
         ("data", "pull", "distill", "pretrain-distilled", "evaluate", "register"),
         registry=True,
@@ -266,14 +292,18 @@ PIPELINES: dict[str, Pipeline] = {
     "forget": Pipeline(
         forget_tasks,
         "selfsup-forget",
-        "selfsup: deletion request -> data, pull champion -> unlearn (GPU pool) -> evaluate -> "
-        "audit and promote",
+        "selfsup: deletion request -> validate params -> data, pull champion -> unlearn (GPU "
+        "pool) -> evaluate -> audit and promote; record outcome on exit",
         ("data", "unlearn", "evaluate"),
         ("data", "pull", "unlearn", "evaluate", "forget-register"),
         registry=True,
         request=True,
     ),
 }
+
+
+# Pipeline parameter types as KFP reads them (a struct per section, a list of sample ids).
+ANNOTATIONS: dict[type, Any] = {dict: dict[str, Any], list: list[str]}
 
 
 def pipeline(name: str) -> Pipeline:
@@ -299,16 +329,21 @@ def build(
     dag = Dag(options or ClusterOptions(), spec.name)
     parameters = spec.parameters(defaults or Params(), registry)
 
+    def tasks(values: dict[str, Any]) -> None:
+        structs = {k: v for k, v in values.items() if k != "forget_ids"}
+        checked = dag.add("validate", "validate params", **structs).outputs
+        spec.tasks(dag, {**values, **{k: checked[k] for k in values if k.endswith("_params")}})
+
     def run(*channels: Any) -> None:
         values = dict(zip(parameters, channels, strict=True))
         if not dag.opts.exit_handler:
-            spec.tasks(dag, values)
+            tasks(values)
             return
         final = dag.add(
             "outcome", "record outcome", registry_params=values.get("registry_params", {})
         )
         with dsl.ExitHandler(final, name="run"):
-            spec.tasks(dag, values)
+            tasks(values)
 
     run.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
@@ -316,12 +351,13 @@ def build(
                 key,
                 inspect.Parameter.POSITIONAL_OR_KEYWORD,
                 default=value,
-                annotation=list[str] if isinstance(value, list) else dict[str, Any],
+                annotation=ANNOTATIONS.get(type(value), type(value)),
             )
             for key, value in parameters.items()
         ],
         return_annotation=None,
     )
+    run.__doc__ = spec.describe()
     return dsl.pipeline(name=spec.name, description=spec.description)(run)
 
 

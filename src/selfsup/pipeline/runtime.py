@@ -62,6 +62,39 @@ def section_params(section: str, values: Mapping[str, Any]) -> Any:
         raise ConfigError(f"invalid pipeline parameter {section!r}: {problems}") from None
 
 
+# The knobs people change, as typed pipeline parameters of their own (the UI shows them with
+# their type and description): knob → (section, field). Each is taken out of its section's
+# struct, which holds the rest, and put back by the up-front ``validate`` task.
+KNOBS: dict[str, tuple[str, str]] = {
+    "method": ("pretrain", "method"),
+    "epochs": ("pretrain", "epochs"),
+    "batch_size": ("pretrain", "batch_size"),
+    "data_source": ("data", "source"),
+    "knn_margin": ("registry", "knn_margin"),
+    "rankme_margin": ("registry", "rankme_margin"),
+}
+SECTIONS = ("data", "mine", "pretrain", "evaluate", "distill", "compress", "unlearn", "registry")
+
+
+def validated_sections(given: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The ``validate`` task: every ``<section>_params`` struct given, with the knobs given put
+    back into their sections, validated once — a bad value is one line before any work, and
+    no retry repeats it. Returns each section (``{}`` when not given) in ``SECTIONS`` order."""
+    structs = {s: given.get(f"{s}_params") for s in SECTIONS}
+    try:
+        for knob, (section, name) in KNOBS.items():
+            if given.get(knob) is not None:
+                if structs[section] is None:
+                    raise ConfigError(f"pipeline parameter {knob!r} needs {section}_params")
+                structs[section] = {**structs[section], name: given[knob]}  # type: ignore[dict-item]
+        for section, values in structs.items():
+            if values is not None:
+                section_params(section, values)
+    except SelfsupError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    return tuple(dict(structs[s] or {}) for s in SECTIONS)
+
+
 def check_data_hash(dataset: Path, expected: str) -> None:
     """Refuse a dataset whose content hash is not the one the task was keyed (and cached) on."""
     from selfsup.data.shards import read_dataset_manifest
