@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
 
-.PHONY: run test venv lint typecheck check-archive system-deps bench clean pipelines k8s-render
+.PHONY: run test venv lint typecheck check-archive system-deps bench clean pipelines kustomize-check k8s-docs
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,7 +56,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy src/selfsup
 
-test: venv system-deps lint typecheck
+test: venv system-deps kustomize-check lint typecheck
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 bench: venv system-deps
@@ -69,11 +69,20 @@ bench: venv system-deps
 pipelines: venv
 	$(BIN)/selfsup pipeline compile --out pipelines/train.yaml --goldens .
 
-# Refresh k8s/rendered/ (needs kubectl; the tests check the Python renderer against it).
-k8s-render:
-	for o in overlays/dev overlays/gpu trainer; do \
-		{ echo "# Rendered by \`kubectl kustomize k8s/$$o\` (make k8s-render); the Python renderer's tests compare against it."; \
-		  kubectl kustomize k8s/$$o; } > k8s/rendered/$$(basename $$o).yaml; done
+# The k8s/ checks render with the real kustomize, bundled with kubectl (Kustomize >= v5). No
+# standalone kustomize comes from PyPI, npm or Debian (bookworm's kubernetes-client is 1.20):
+# install kubectl >= 1.27. Missing or old is an error, never a skipped test.
+kustomize-check:
+	@command -v kubectl >/dev/null || { echo "error: kubectl not found; the k8s/ checks need" \
+		"\`kubectl kustomize\` (Kustomize >= v5, kubectl >= 1.27): see docs/kubeflow.md" >&2; exit 2; }
+	@v=$$(kubectl version --client -o json | sed -n 's/.*"kustomizeVersion": *"v\([0-9]*\)\..*/\1/p'); \
+	if [ -z "$$v" ] || [ "$$v" -lt 5 ]; then echo "error: kubectl bundles Kustomize" \
+		"'$${v:-none}', the k8s/ checks need >= v5 (kubectl >= 1.27)" >&2; exit 2; fi
+
+# Rewrite the workloads table of docs/kubeflow.md from the rendered manifests and compiled
+# pipelines (a test compares the two).
+k8s-docs: venv kustomize-check
+	$(BIN)/python -m selfsup.deploy.workloads --write docs/kubeflow.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

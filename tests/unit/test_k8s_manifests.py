@@ -1,39 +1,41 @@
-"""k8s/: every overlay renders (Python renderer == kubectl's committed rendering), every object
-passes strict schema validation for a recent Kubernetes and the container policy."""
+"""k8s/: every kustomization renders with the real kustomize (`kubectl kustomize`, v5+), every
+object passes strict schema validation for a recent Kubernetes and the policy, and every selfsup
+container's command, arguments and environment parse with the real `selfsup` CLI to the values
+the workload must act on."""
 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from selfsup.deploy.checks import all_problems, policy_problems, schema_problems
-from selfsup.deploy.kustomize import Object, key, render
-from selfsup.errors import ConfigError
+from selfsup.deploy.render import KUSTOMIZE_MIN, Object, key, kustomize_version, render
+from selfsup.deploy.workloads import (
+    KUSTOMIZATIONS,
+    Invocation,
+    invocations,
+    option_envvars,
+    parse_selfsup,
+    pipeline_tasks,
+    replace_table,
+    table,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-# Each kustomization: its rendering's name under k8s/rendered/ → its directory.
-KUSTOMIZATIONS = {"dev": "k8s/overlays/dev", "gpu": "k8s/overlays/gpu", "trainer": "k8s/trainer"}
 
 
-def _kubectl_rendering(overlay: str) -> dict[tuple[str, str, str], Object]:
-    docs = yaml.safe_load_all((REPO / "k8s/rendered" / f"{overlay}.yaml").read_text())
-    return {key(doc): doc for doc in docs if doc}
+def test_kustomize_is_the_real_one_v5_or_newer() -> None:
+    """No skip: without kubectl's Kustomize v5 the k8s checks fail here, saying what to install."""
+    assert kustomize_version() >= KUSTOMIZE_MIN
 
 
 @pytest.fixture(scope="module", params=sorted(KUSTOMIZATIONS))
 def rendered(request: pytest.FixtureRequest) -> tuple[str, list[Object]]:
     return request.param, render(REPO / KUSTOMIZATIONS[request.param])
-
-
-def test_python_renderer_reproduces_kubectl_kustomize(rendered: tuple[str, list[Object]]) -> None:
-    overlay, objects = rendered
-    assert {key(o): o for o in objects} == _kubectl_rendering(overlay), (
-        f"{KUSTOMIZATIONS[overlay]} renders differently than k8s/rendered/{overlay}.yaml: "
-        "run `make k8s-render` after changing k8s/ and review the diff"
-    )
 
 
 def test_every_object_is_valid_and_follows_the_policy(rendered: tuple[str, list[Object]]) -> None:
@@ -53,27 +55,149 @@ def _trainer_objects() -> dict[tuple[str, str, str], Object]:
     return {key(o): o for o in render(REPO / "k8s/trainer")}
 
 
-def test_trainjob_runs_selfsup_pretrain_under_torchrun_with_valid_options() -> None:
-    """The TrainJob's command is torchrun over `selfsup pretrain`, whose options parse with the
-    real CLI; the params it mounts are valid params of the gpu profile."""
-    import typer.main
+# What every shipped selfsup process must act on, per kustomization: the subcommand and the
+# values the real CLI parses from the rendered command, arguments and environment.
+_DEV, _PROD = "localhost:5000/selfsup", "registry.example.com/ml/selfsup"
+_SUBMIT = {
+    "host": "http://ml-pipeline.kubeflow.svc.cluster.local:8888",
+    "namespace": "selfsup",
+    "pipeline": "retrain",
+    "experiment": "selfsup-retrain",
+    "params": Path("/config/params.yaml"),
+}
+EXPECTED: dict[str, dict[tuple[str, str], tuple[tuple[str, ...], dict[str, object]]]] = {
+    "dev": {
+        ("CronJob selfsup-retrain (dev)", "submit"): (
+            ("pipeline", "submit"),
+            {**_SUBMIT, "image": f"{_DEV}:0.1.0-cpu", "gpu_image": f"{_DEV}:0.1.0-cuda",
+             "gpus": 0, "gpu_type": None},
+        ),
+    },
+    "gpu": {
+        ("CronJob selfsup-retrain (gpu)", "submit"): (
+            ("pipeline", "submit"),
+            {**_SUBMIT, "image": f"{_PROD}:0.1.0-cpu", "gpu_image": f"{_PROD}:0.1.0-cuda",
+             "gpus": 1, "gpu_type": None},
+        ),
+    },
+    "trainer": {
+        ("TrainJob selfsup-pretrain-ddp (trainer)", "fetch-data"): (
+            ("store", "pull"),
+            {"name": "datasets/cifar10", "dest": Path("/scratch/data"),
+             "store": "s3://selfsup/store"},
+        ),
+        ("TrainJob selfsup-pretrain-ddp (trainer)", "node"): (
+            ("pretrain",),
+            {"params": Path("/config/params.yaml"), "data": Path("/scratch/data"),
+             "out": Path("/work/encoder"), "checkpoints": Path("/work/encoder.ckpt"),
+             "resume": True},
+        ),
+    },
+}  # fmt: skip
+# The params file each kustomization's workloads read, and the profile it must equal.
+PARAMS_FILES = {
+    "dev": ("k8s/base/retrain-params.yaml", "default"),
+    "gpu": ("k8s/base/retrain-params.yaml", "default"),
+    "trainer": ("k8s/trainer/pretrain-params.yaml", "gpu"),
+}
 
-    from selfsup.cli import app
+
+def test_every_selfsup_container_parses_to_the_values_it_must_act_on(
+    rendered: tuple[str, list[Object]],
+) -> None:
+    """The rendered workloads, parsed by the real CLI with their environment applied (nothing
+    runs): the subcommand, image, GPU images and counts, params path, experiment, pipeline."""
     from selfsup.config import load_params, profile_params
 
-    objects = _trainer_objects()
-    trainer = objects[("TrainJob", "selfsup", "selfsup-pretrain-ddp")]["spec"]["trainer"]
-    assert trainer["command"] == ["torchrun"]
-    program, stage, *options = trainer["args"]
-    assert program.endswith("/selfsup") and stage == "pretrain"
-    group = typer.main.get_command(app)
-    command = group.get_command(group.make_context("selfsup", ["pretrain", "--help"]), "pretrain")
-    context = command.make_context("pretrain", list(options))
-    assert str(context.params["params"]) == "/config/params.yaml" and context.params["resume"]
-    params = objects[("ConfigMap", "selfsup", "selfsup-ddp-params")]["data"]["params.yaml"]
-    path = REPO / "k8s/trainer/pretrain-params.yaml"
-    assert params == path.read_text()
-    assert load_params(path) == profile_params("gpu")
+    overlay, objects = rendered
+    found = {(inv.workload, inv.container): inv for inv in invocations(overlay, objects)}
+    assert set(found) == set(EXPECTED[overlay])
+    source, profile = PARAMS_FILES[overlay]
+    for where, (command, values) in EXPECTED[overlay].items():
+        inv = found[where]
+        assert inv.command == command, where
+        assert {name: inv.params[name] for name in values} == values, where
+        # The params file exists in the mounted ConfigMap and is the committed, valid file.
+        if "params" in values:
+            config_map, item = inv.config_files[str(inv.params["params"])].split("/")
+            (cm,) = [o for o in objects if key(o) == ("ConfigMap", "selfsup", config_map)]
+            assert cm["data"][item] == (REPO / source).read_text()
+            assert load_params(REPO / source) == profile_params(profile)
+    by_name = {inv.container: inv for inv in found.values()}
+    if overlay in ("dev", "gpu"):
+        # The CronJob runs the very image it hands the pipeline's CPU tasks.
+        assert by_name["submit"].params["image"] == by_name["submit"].image
+    else:
+        assert by_name["node"].gpus == 1 and by_name["node"].argv[0] == "torchrun"
+        assert by_name["node"].image == by_name["fetch-data"].image == f"{_PROD}:0.1.0-cuda"
+
+
+def test_the_cronjob_settings_are_only_variables_its_command_reads(
+    rendered: tuple[str, list[Object]],
+) -> None:
+    """A misspelled setting (SELFSUP_GPU=1) would be ignored by the CLI: every SELFSUP_ key the
+    CronJob's container gets must be an option's variable."""
+    overlay, objects = rendered
+    for inv in invocations(overlay, objects):
+        if inv.command == ("pipeline", "submit"):
+            assert _unread(inv) == set()
+
+
+def _unread(inv: Invocation) -> set[str]:
+    read = option_envvars(inv.command)
+    return (
+        {name for name in inv.env if name.startswith("SELFSUP_")}
+        - read
+        - {"SELFSUP_PUSHGATEWAY", "SELFSUP_S3_ENDPOINT", "SELFSUP_PIPELINE", "SELFSUP_RUN_ID"}
+    )
+
+
+def test_a_misspelled_cronjob_setting_is_caught() -> None:
+    objects = render(REPO / "k8s/overlays/gpu")
+    settings = next(o for o in objects if o["metadata"]["name"] == "selfsup-retrain-settings")
+    settings["data"]["SELFSUP_GPU"] = settings["data"].pop("SELFSUP_GPUS")
+    (inv,) = [i for i in invocations("gpu", objects) if i.container == "submit"]
+    assert _unread(inv) == {"SELFSUP_GPU"} and inv.params["gpus"] == 1  # the option's default
+
+
+def test_the_cli_refuses_a_bad_setting_from_the_environment() -> None:
+    import typer
+
+    with pytest.raises(typer.BadParameter, match="greater than or equal to 0"):
+        parse_selfsup(["pipeline", "submit"], {"SELFSUP_KFP_HOST": "h", "SELFSUP_GPUS": "-1"})
+
+
+def test_no_patch_addresses_a_list_by_position() -> None:
+    """The overlays' settings come by name: no JSON patch path with a list index (`args/5`)."""
+    for path in sorted(REPO.glob("k8s/**/kustomization.yaml")):
+        for patch in yaml.safe_load(path.read_text()).get("patches", []):
+            body = yaml.safe_load(patch.get("patch", "")) if "patch" in patch else None
+            if isinstance(body, list):  # a JSON 6902 operation list
+                for op in body:
+                    assert not re.search(r"/(\d+|-)(/|$)", op["path"]), (path, op["path"])
+
+
+def test_compiled_pipeline_tasks_run_their_own_functions_on_the_right_image() -> None:
+    """Each compiled task's container, parsed by KFP's own executor_main argument parser, runs a
+    function its embedded source defines; GPU tasks run on the CUDA image, the rest on the CPU."""
+    paths = sorted((REPO / "pipelines/golden").glob("*.yaml"))
+    assert {p.stem for p in paths} >= {"train", "retrain", "forget"}
+    for path in paths:
+        tasks = pipeline_tasks(path)
+        assert tasks, path
+        for task in tasks:
+            assert task.defined, (path.name, task.executor, task.function)
+            assert task.function == task.executor.replace("-", "_")
+            assert task.image == ("selfsup:0.1.0-cuda" if task.gpus else "selfsup:0.1.0-cpu")
+
+
+def test_the_workloads_table_in_the_docs_is_true() -> None:
+    """docs/kubeflow.md's table, regenerated from the rendered manifests and compiled pipelines."""
+    doc = (REPO / "docs/kubeflow.md").read_text()
+    assert replace_table(doc, table(REPO)) == doc, (
+        "docs/kubeflow.md's workloads table is stale: run "
+        "`python -m selfsup.deploy.workloads --write docs/kubeflow.md` (make k8s-docs)"
+    )
 
 
 def test_trainer_runtime_pods_are_non_root_on_the_gpu_pool_with_a_shared_workspace() -> None:
@@ -129,17 +253,10 @@ def test_the_secret_template_is_valid_and_holds_no_real_value() -> None:
     assert all(v.startswith("<") for v in template["stringData"].values())
 
 
-def test_gpu_overlay_quota_and_retrain_submit_with_gpus() -> None:
+def test_gpu_overlay_has_the_gpu_quota() -> None:
     objects = {key(o): o for o in render(REPO / "k8s/overlays/gpu")}
-    assert ("ResourceQuota", "selfsup", "selfsup-gpus") in objects
-    cron = objects[("CronJob", "selfsup", "selfsup-retrain")]
-    args = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--gpus=1" in args and any(a.startswith("--gpu-image=") for a in args)
-    dev = {key(o): o for o in render(REPO / "k8s/overlays/dev")}
-    dev_args = dev[("CronJob", "selfsup", "selfsup-retrain")]["spec"]["jobTemplate"]["spec"][
-        "template"
-    ]["spec"]["containers"][0]["args"]
-    assert "--gpus=0" in dev_args
+    quota = objects[("ResourceQuota", "selfsup", "selfsup-gpus")]
+    assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == "4"
 
 
 def test_retrain_params_are_valid_params() -> None:
@@ -191,22 +308,3 @@ def test_policy_catches_a_root_container() -> None:
     broken["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot")
     broken["spec"]["template"]["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
     assert any("runAsNonRoot" in p for p in policy_problems(broken))
-
-
-def test_renderer_refuses_unsupported_kustomize_features(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text("resources: []\nnamePrefix: dev-\n")
-    with pytest.raises(ConfigError, match="namePrefix"):
-        render(tmp_path)
-
-
-def test_renderer_applies_a_json_patch_like_kubectl(tmp_path: Path) -> None:
-    (tmp_path / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: '1', b: '2'}\n"
-    )
-    (tmp_path / "kustomization.yaml").write_text(
-        "resources: [cm.yaml]\nnamespace: n\npatches:\n  - target: {kind: ConfigMap, name: c}\n"
-        "    patch: |-\n      - {op: replace, path: /data/a, value: x}\n"
-        "      - {op: remove, path: /data/b}\n      - {op: add, path: /data/c, value: y}\n"
-    )
-    (cm,) = render(tmp_path)
-    assert cm["data"] == {"a": "x", "c": "y"} and cm["metadata"]["namespace"] == "n"

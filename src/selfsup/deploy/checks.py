@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from selfsup.deploy.kustomize import Object, key
+from selfsup.deploy.render import Object, key
 
 KUBERNETES_VERSION = "1.33.0"
 

@@ -22,25 +22,21 @@ pipeline_app = typer.Typer(
     no_args_is_help=True, help="Kubeflow Pipelines: compile, run-local, submit, schedule."
 )
 
-Image = Annotated[str | None, typer.Option(help="project image (CPU); default selfsup:<ver>-cpu")]
-GpuImage = Annotated[
-    str | None, typer.Option(help="project image for GPU tasks; default selfsup:<ver>-cuda")
-]
-Gpus = Annotated[
-    int,
-    typer.Option(min=0, help="GPUs per GPU task (pretrain runs torchrun over N > 1); 0: CPU nodes"),
-]
-GpuType = Annotated[
-    str | None,
-    typer.Option(
-        help="GPU model to schedule on, as nodes are labelled nvidia.com/gpu.product "
-        "(e.g. NVIDIA-H100-80GB-HBM3); default: any GPU node"
-    ),
-]
-Params_ = Annotated[Path, typer.Option("--params", help="params YAML: the run's arguments")]
-Host = Annotated[str, typer.Option(help="KFP API endpoint, e.g. http://localhost:8080")]
-Experiment = Annotated[str, typer.Option(help="KFP experiment to run in")]
-Namespace = Annotated[str | None, typer.Option(help="Kubeflow profile namespace (multi-user)")]
+_IMAGE_HELP = "project image (CPU); default selfsup:<ver>-cpu"
+_GPU_IMAGE_HELP = "project image for GPU tasks; default selfsup:<ver>-cuda"
+_GPUS_HELP = "GPUs per GPU task (pretrain runs torchrun over N > 1); 0: CPU nodes"
+_GPU_TYPE_HELP = (
+    "GPU model to schedule on, as nodes are labelled nvidia.com/gpu.product "
+    "(e.g. NVIDIA-H100-80GB-HBM3); default: any GPU node"
+)
+_HOST_HELP = "KFP API endpoint, e.g. http://localhost:8080"
+_NAMESPACE_HELP = "Kubeflow profile namespace (multi-user)"
+_PARAMS_HELP = "params YAML: the run's arguments"
+Image = Annotated[str | None, typer.Option(help=_IMAGE_HELP)]
+GpuImage = Annotated[str | None, typer.Option(help=_GPU_IMAGE_HELP)]
+Gpus = Annotated[int, typer.Option(min=0, help=_GPUS_HELP)]
+GpuType = Annotated[str | None, typer.Option(help=_GPU_TYPE_HELP)]
+Params_ = Annotated[Path, typer.Option("--params", help=_PARAMS_HELP)]
 Package = Annotated[
     Path | None, typer.Option(help="compiled pipeline YAML to upload (default: compile now)")
 ]
@@ -163,14 +159,19 @@ def _package(package: Path | None, tmp: Path, pipeline: str, options: Any) -> Pa
     return written
 
 
+# submit/schedule read each setting from a flag or, by name, from its environment variable (the
+# flag wins): the retrain CronJob sets them from its ConfigMap, so no list position matters.
 def upload_and_start(
     ctx: typer.Context,
-    host: Host,
-    params: Params_ = Path("params.yaml"),
+    host: Annotated[str, typer.Option(envvar="SELFSUP_KFP_HOST", help=_HOST_HELP)],
+    params: Annotated[
+        Path, typer.Option("--params", envvar="SELFSUP_PARAMS", help=_PARAMS_HELP)
+    ] = Path("params.yaml"),
     pipeline: Annotated[
         str | None,
         typer.Option(
             "--pipeline",
+            envvar="SELFSUP_KFP_PIPELINE",
             help="train | retrain | retrain-distilled | forget (submit: train; schedule: retrain)",
         ),
     ] = None,
@@ -179,8 +180,12 @@ def upload_and_start(
         typer.Option(help="schedule: KFP cron, 6 fields, seconds first, e.g. '0 0 3 * * *'"),
     ] = None,
     forget: ForgetFile = None,
-    experiment: Experiment = "selfsup",
-    namespace: Namespace = None,
+    experiment: Annotated[
+        str, typer.Option(envvar="SELFSUP_KFP_EXPERIMENT", help="KFP experiment to run in")
+    ] = "selfsup",
+    namespace: Annotated[
+        str | None, typer.Option(envvar="SELFSUP_KFP_NAMESPACE", help=_NAMESPACE_HELP)
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(
@@ -191,10 +196,14 @@ def upload_and_start(
     ] = None,
     package: Package = None,
     version: Version = None,
-    image: Image = None,
-    gpu_image: GpuImage = None,
-    gpus: Gpus = 1,
-    gpu_type: GpuType = None,
+    image: Annotated[str | None, typer.Option(envvar="SELFSUP_IMAGE", help=_IMAGE_HELP)] = None,
+    gpu_image: Annotated[
+        str | None, typer.Option(envvar="SELFSUP_GPU_IMAGE", help=_GPU_IMAGE_HELP)
+    ] = None,
+    gpus: Annotated[int, typer.Option(min=0, envvar="SELFSUP_GPUS", help=_GPUS_HELP)] = 1,
+    gpu_type: Annotated[
+        str | None, typer.Option(envvar="SELFSUP_GPU_TYPE", help=_GPU_TYPE_HELP)
+    ] = None,
 ) -> None:
     """submit: upload a pipeline as a new version and start one run with params.yaml's values.
     schedule: the same, as a recurring run on --cron (default retrain, which promotes the new
