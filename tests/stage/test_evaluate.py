@@ -83,6 +83,13 @@ def test_labeled(tmp_path: Path, model_dir: Path) -> None:
     assert metrics["knn_gain_over_random"] == pytest.approx(
         metrics["trained"]["knn_top1"] - metrics["random_init"]["knn_top1"]
     )
+    assert set(metrics["raw_pixels"]) == {"knn_top1", "linear_top1", "linear_ece", "rankme"}
+    for key, short in (("knn_top1", "knn"), ("linear_top1", "linear")):
+        floors = {f: metrics[f][key] for f in ("random_init", "raw_pixels")}
+        assert metrics[f"{short}_floor"] == max(floors, key=floors.__getitem__)
+        assert metrics[f"{short}_gain_over_floor"] == pytest.approx(
+            metrics["trained"][key] - max(floors.values())
+        )
     assert metrics["rankme_samples"] == 60
     assert metrics["knn_k"] == 5
     assert (metrics["num_train"], metrics["num_test"], metrics["num_classes"]) == (60, 30, 3)
@@ -141,3 +148,37 @@ def test_evaluate_encoder_leaves_the_encoders_mode_and_batchnorm_alone(training:
     assert encoder.training is training
     for name, value in encoder.state_dict().items():  # no running-statistics update
         assert torch.equal(value, before[name]), name
+
+
+def test_raw_pixels_are_the_mean_centred_images() -> None:
+    """Against an explicit per-image, per-value loop in float64."""
+    split = _split(7, True, 3)
+    raw = stage.RawPixels.of(split, batch=3)  # batches that do not divide the split
+    features = raw(split.images)
+    flat = [[float(v) / 255.0 for v in image.flatten().tolist()] for image in split.images]
+    mean = [sum(column) / len(flat) for column in zip(*flat, strict=True)]
+    expected = torch.tensor([[v - m for v, m in zip(row, mean, strict=True)] for row in flat])
+    torch.testing.assert_close(features.double(), expected.double(), rtol=0, atol=1e-6)
+
+
+def test_no_gain_is_claimed_over_raw_pixels_that_separate_the_classes(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    """Classes that differ only in colour: raw pixels separate them perfectly, so the stronger
+    floor scores 1.0 and the untrained encoder's gain over it cannot be positive."""
+    g = torch.Generator().manual_seed(0)
+    colours = torch.tensor([[220, 30, 30], [30, 200, 40], [40, 60, 230]], dtype=torch.uint8)
+
+    def split(n: int) -> Split:
+        labels = torch.arange(n) % 3
+        noise = torch.randint(0, 20, (n, 3, 16, 16), dtype=torch.uint8, generator=g)
+        images = colours[labels][:, :, None, None].expand(n, 3, 16, 16) // 2 + noise
+        return Split(images=images.contiguous(), labels=labels)
+
+    root = tmp_path / "colours"
+    write_dataset(root, {"train": split(60), "test": split(30)}, source="synthetic",
+                  class_names=["r", "g", "b"], params={})  # fmt: skip
+    metrics = stage.run(root, model_dir, params=PARAMS, out=tmp_path / "eval")
+    assert metrics["raw_pixels"]["knn_top1"] == 1.0
+    assert metrics[metrics["knn_floor"]]["knn_top1"] == 1.0  # raw pixels, or a tie with them
+    assert metrics["knn_gain_over_floor"] <= 0.0

@@ -29,7 +29,7 @@ from selfsup.store import atomic_write_bytes
 REPORT_NAME = "report.html"
 PLOTS_DIR = "plots"
 ENCODERS = ("trained", "random_init")
-_LABELS = {"trained": "trained", "random_init": "random init"}
+_LABELS = {"trained": "trained", "random_init": "random init", "raw_pixels": "raw pixels"}
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,14 @@ def _loss_plot(losses: list[float]) -> str:
 
 
 def _comparison_plot(metrics: Mapping[str, Any]) -> str:
-    """Trained vs random-init bars: accuracies (0..1) on one axis, RankMe on its own scale."""
+    """Trained vs the floors (random init, raw pixels) as bars: accuracies (0..1) on one axis,
+    RankMe on its own scale."""
     names = [k for k in ("knn_top1", "linear_top1") if k in metrics["trained"]]
+    shown = [e for e in ("trained", "random_init", "raw_pixels") if e in metrics]
     fig = _figure(8.0, 3.6)
     ax_acc, ax_rank = fig.subplots(1, 2, gridspec_kw={"width_ratios": [max(len(names), 1), 1]})
-    width = 0.38
-    for offset, enc in ((-width / 2, "trained"), (width / 2, "random_init")):
+    width = 0.8 / len(shown)
+    for offset, enc in ((width * (i - (len(shown) - 1) / 2), e) for i, e in enumerate(shown)):
         values = [metrics[enc][k] for k in names]
         ax_acc.bar([i + offset for i in range(len(names))], values, width, label=_LABELS[enc])
         ax_rank.bar([offset], [metrics[enc]["rankme"]], width, label=_LABELS[enc])
@@ -263,8 +265,9 @@ def render_report(data: ReportData) -> str:
     else:
         sections.append(_section("Pretraining", _note(data.loss_note)))
     intro = (
-        "The random-init row is the same architecture with freshly initialised weights, "
-        "evaluated identically: the floor that pretraining has to beat."
+        "Two floors, evaluated identically: random init is the same architecture with freshly "
+        "initialised weights, raw pixels the images themselves (mean-centred). Pretraining has "
+        "to beat the stronger of the two."
     )
     comparison = f"<p>{html.escape(intro)}</p>" + _img(
         _comparison_plot(metrics), "trained vs random-init"
@@ -273,7 +276,7 @@ def render_report(data: ReportData) -> str:
         comparison += _note(
             "Unlabeled data (some or all labels are -1): only the label-free RankMe was computed."
         )
-    sections.append(_section("Trained vs random initialisation", comparison))
+    sections.append(_section("Trained vs the floors", comparison))
     if data.projection is not None and data.projection_labels is not None:
         sections.append(
             _section(

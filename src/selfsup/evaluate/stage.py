@@ -1,7 +1,9 @@
-"""``selfsup evaluate``: score a pretrained encoder on frozen features, beside its random floor.
+"""``selfsup evaluate``: score a pretrained encoder on frozen features, beside two floors.
 
-Every metric is computed for the trained encoder and for a seeded random-init one of the same
-architecture, and the gain is reported: a random ConvNet alone reaches ~30-40% kNN on CIFAR-10.
+Every metric is computed for the trained encoder, for a seeded random-init one of the same
+architecture (a random ConvNet alone reaches ~30-40% kNN on CIFAR-10) and for the raw pixels,
+mean-centred by the train split (on Fashion-MNIST raw pixels beat a 2-epoch encoder that beat
+random init). The headline gain is over the stronger floor, metric by metric.
 The output holds ``metrics.json``, ``report.html``, ``plots/*.csv`` and a manifest naming the
 model and data.
 """
@@ -90,6 +92,30 @@ def random_init_encoder(pretrain: PretrainParams, seed: int) -> Encoder:
     return encoder
 
 
+class RawPixels(nn.Module):
+    """The pixels as features: ``[N,3,H,W]`` uint8 → ``[N, 3·H·W]`` in [0, 1], minus the train
+    split's per-pixel mean (what a kNN or linear probe on the images themselves sees)."""
+
+    def __init__(self, mean: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.flatten().float())
+
+    @classmethod
+    def of(cls, train: Split, batch: int = 4096) -> RawPixels:
+        """Centred on ``train``'s mean image (summed in float64, a batch at a time)."""
+        total = torch.zeros(train.images[0].numel(), dtype=torch.float64)
+        for start in range(0, len(train), batch):
+            total += train.images[start : start + batch].flatten(1).double().sum(0)
+        return cls((total / max(len(train), 1) / 255.0).float())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        mean = self.get_buffer("mean")
+        return images.flatten(1).float().div(255.0) - mean
+
+
+FLOORS = ("random_init", "raw_pixels")
+
+
 def _num_classes(class_names: list[str], *splits: Split) -> int:
     """Classes named by the dataset, widened if a label lies beyond the names."""
     top = max((int(s.labels.max()) for s in splits if len(s)), default=-1)
@@ -173,6 +199,7 @@ def build_metrics(
     labeled: bool,
     num_classes: int,
     class_names: list[str],
+    raw: EncoderEvaluation | None = None,
 ) -> dict[str, Any]:
     """The ``metrics.json`` content (see the module docstring of :mod:`selfsup.evaluate`)."""
     metrics: dict[str, Any] = {
@@ -200,6 +227,14 @@ def build_metrics(
                 "random_init": _per_class_dict(random.per_class, class_names),
             },
         )
+    if raw is not None:
+        metrics["raw_pixels"] = _encoder_metrics(raw)
+    if labeled:
+        for key in ("knn_top1", "linear_top1"):
+            floor = max((f for f in FLOORS if f in metrics), key=lambda f: metrics[f][key])
+            metrics[f"{key.split('_')[0]}_floor"] = floor
+            gain = metrics["trained"][key] - metrics[floor][key]
+            metrics[f"{key.split('_')[0]}_gain_over_floor"] = gain
     return metrics
 
 
@@ -260,6 +295,7 @@ def run(dataset: Path, model: Path, *, params: EvaluateParams, out: Path) -> dic
         for name, enc in (
             ("trained", encoder),
             ("random_init", random_init_encoder(pretrain, params.seed)),
+            ("raw_pixels", RawPixels.of(train)),
         )
     }
     metrics = build_metrics(
@@ -269,6 +305,7 @@ def run(dataset: Path, model: Path, *, params: EvaluateParams, out: Path) -> dic
         labeled=labeled,
         num_classes=num_classes,
         class_names=class_names,
+        raw=results["raw_pixels"],
     )
     lineage = {
         "model": str(model_manifest["content_hash"]),
