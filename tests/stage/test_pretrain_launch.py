@@ -60,3 +60,19 @@ def test_a_failed_rank_is_one_clear_error(
     with pytest.raises(launch.LaunchError, match="on 2 GPUs failed"):
         launch.run_on_every_gpu(tiny_dataset, params=odd, out=tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+def test_the_stage_options_become_flags_the_real_cli_parses_back() -> None:
+    import typer.main
+
+    from selfsup.cli import app
+
+    options = {"checkpoints": Path("/c"), "resume": True, "mirror": "s3://b/ckpt"}
+    command = typer.main.get_command(app).commands["pretrain"]  # type: ignore[attr-defined]
+    required = ["--data", "d", "--out", "o"]
+    parsed = command.make_context("pretrain", [*required, *launch._flags(options)]).params
+    assert parsed["checkpoints"] == Path("/c") and parsed["resume"] is True
+    assert parsed["checkpoint_mirror"] == "s3://b/ckpt"
+    assert launch._flags({"resume": False, "mirror": None}) == []
+    with pytest.raises(TypeError, match="unknown"):
+        launch._flags({"epochs": 3})

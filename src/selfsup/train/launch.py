@@ -45,36 +45,21 @@ def torchrun_command(processes: int, script: Path, arguments: list[str]) -> list
 
 
 def run_on_every_gpu(
-    dataset: Path,
-    pairs: Path | None = None,
-    *,
-    params: PretrainParams,
-    out: Path,
-    checkpoints: Path | None = None,
-    resume: bool = False,
-    mirror: str | None = None,
+    dataset: Path, pairs: Path | None = None, *, params: PretrainParams, out: Path, **options: Any
 ) -> dict[str, Any]:
-    """:func:`selfsup.train.stage.run` over all of this machine's GPUs (one rank each)."""
+    """:func:`selfsup.train.stage.run` over all of this machine's GPUs (one rank each);
+    ``options`` are the stage's (``checkpoints``, ``resume``, ``mirror``), passed on as the
+    CLI's flags under torchrun."""
     processes = torch.cuda.device_count()
     if processes < 2 or distributed.from_env().enabled:
-        return stage.run(
-            dataset,
-            pairs,
-            params=params,
-            out=out,
-            checkpoints=checkpoints,
-            resume=resume,
-            mirror=mirror,
-        )
+        return stage.run(dataset, pairs, params=params, out=out, **options)
     with tempfile.TemporaryDirectory(prefix="selfsup-launch-") as tmp:
         config, metrics = Path(tmp) / "params.yaml", Path(tmp) / "metrics.json"
         config.write_text(render_params(Params(pretrain=params)))
         arguments = ["pretrain", "--params", str(config), "--data", str(dataset)]
         arguments += ["--out", str(out), "--metrics", str(metrics)]
         arguments += ["--pairs", str(pairs)] if pairs is not None else []
-        arguments += ["--checkpoints", str(checkpoints)] if checkpoints is not None else []
-        arguments += ["--resume"] if resume else []
-        arguments += ["--checkpoint-mirror", mirror] if mirror is not None else []
+        arguments += _flags(options)
         script = Path(sys.executable).with_name("selfsup")
         log.info("pretrain on %d GPUs: torchrun --nproc-per-node=%d", processes, processes)
         done = subprocess.run(torchrun_command(processes, script, arguments), env=os.environ)
@@ -82,3 +67,18 @@ def run_on_every_gpu(
             raise LaunchError(f"pretrain on {processes} GPUs failed (exit {done.returncode})")
         result: dict[str, Any] = json.loads(metrics.read_text())
         return result
+
+
+def _flags(options: dict[str, Any]) -> list[str]:
+    """The stage's keyword options as ``selfsup pretrain`` flags."""
+    flags = {"checkpoints": "--checkpoints", "mirror": "--checkpoint-mirror", "resume": "--resume"}
+    unknown = set(options) - set(flags)
+    if unknown:
+        raise TypeError(f"unknown pretrain options {sorted(unknown)}")
+    out: list[str] = []
+    for key, value in options.items():
+        if key == "resume":
+            out += [flags[key]] if value else []
+        elif value is not None:
+            out += [flags[key], str(value)]
+    return out
