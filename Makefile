@@ -65,9 +65,11 @@ bench: venv system-deps
 	$(BIN)/python bench/kfp_run_local.py --out /dev/stderr > /dev/null
 	$(BIN)/python bench/store_throughput.py
 
-# Recompile the KFP pipelines and refresh the golden copies the tests compare against.
-pipelines: venv
+# Recompile the KFP pipelines and refresh the golden copies the tests compare against (and the
+# workloads table of docs/kubeflow.md, which shows their task commands).
+pipelines: venv kustomize-check
 	$(BIN)/selfsup pipeline compile --out pipelines/train.yaml --goldens .
+	$(BIN)/python -m selfsup.deploy.workloads --write docs/kubeflow.md
 
 # The k8s/ checks render with the real kustomize, bundled with kubectl (Kustomize >= v5). No
 # standalone kustomize comes from PyPI, npm or Debian (bookworm's kubernetes-client is 1.20):

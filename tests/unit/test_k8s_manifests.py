@@ -43,10 +43,11 @@ def test_every_object_is_valid_and_follows_the_policy(rendered: tuple[str, list[
     assert all_problems(objects) == []
     kinds = {o["kind"] for o in objects}
     expected = (
-        {"TrainingRuntime", "TrainJob", "PersistentVolumeClaim", "ServiceAccount", "ConfigMap"}
+        {"TrainingRuntime", "TrainJob", "PersistentVolumeClaim", "ServiceAccount", "ConfigMap",
+         "NetworkPolicy"}
         if name == "trainer"
         else {"Namespace", "StatefulSet", "Service", "Deployment", "ServiceAccount", "Role",
-              "RoleBinding", "CronJob", "ConfigMap"}
+              "RoleBinding", "CronJob", "ConfigMap", "NetworkPolicy", "Job"}
     )  # fmt: skip
     assert expected <= kinds
 
@@ -247,10 +248,23 @@ def test_trainer_checks_validate_the_runtime_pod_template_strictly() -> None:
     assert any("Escalation" in p for p in problems)
 
 
-def test_the_secret_template_is_valid_and_holds_no_real_value() -> None:
-    template = yaml.safe_load((REPO / "k8s/secret-templates/selfsup-s3.yaml").read_text())
-    assert schema_problems(template) == []
-    assert all(v.startswith("<") for v in template["stringData"].values())
+def test_the_secret_templates_are_valid_and_hold_no_real_value() -> None:
+    paths = sorted((REPO / "k8s/secret-templates").glob("*.yaml"))
+    assert {p.stem for p in paths} == {
+        "selfsup-s3",
+        "selfsup-minio-root",
+        "selfsup-registry",
+        "selfsup-pushgateway",
+    }
+    for path in paths:
+        template = yaml.safe_load(path.read_text())
+        assert schema_problems(template) == [], path
+        for name, value in template["stringData"].items():
+            if name == "web-config.yml":  # the Pushgateway's: a placeholder where the hash goes
+                users = yaml.safe_load(value)["basic_auth_users"]
+                assert all(v.startswith("<") for v in users.values()), path
+            elif name != "username":
+                assert value.startswith("<"), (path, name)
 
 
 def test_gpu_overlay_has_the_gpu_quota() -> None:
@@ -308,3 +322,222 @@ def test_policy_catches_a_root_container() -> None:
     broken["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot")
     broken["spec"]["template"]["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
     assert any("runAsNonRoot" in p for p in policy_problems(broken))
+
+
+# --- issue 15, cluster hardening: every new rule has a test that mutates a shipped object ---
+
+
+def _dev() -> list[Object]:
+    return copy.deepcopy(render(REPO / "k8s/overlays/dev"))
+
+
+def _named(objects: list[Object], kind: str, name: str) -> Object:
+    (obj,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    return obj
+
+
+def _container(obj: Object) -> Object:
+    from selfsup.deploy.checks import pod_spec
+
+    return (pod_spec(obj) or {})["containers"][0]
+
+
+def test_third_party_images_are_pinned_by_digest(rendered: tuple[str, list[Object]]) -> None:
+    from selfsup.deploy.checks import PROJECT_IMAGES, pod_spec
+
+    _, objects = rendered
+    for obj in objects:
+        for c in (pod_spec(obj) or {}).get("containers", []):
+            name = c["image"].split("@")[0].rsplit("/", 1)[-1].split(":")[0]
+            assert name in PROJECT_IMAGES or re.search(r"@sha256:[0-9a-f]{64}$", c["image"]), c
+
+
+@pytest.mark.parametrize(
+    ("image", "fragment"),
+    [
+        ("quay.io/minio/minio:RELEASE.2025-04-22T22-12-26Z", "not pinned by digest"),
+        ("quay.io/minio/minio@sha256:abc", "malformed digest"),
+    ],
+)
+def test_policy_catches_an_unpinned_image(image: str, fragment: str) -> None:
+    minio = _named(_dev(), "StatefulSet", "minio")
+    _container(minio)["image"] = image
+    assert any(fragment in p for p in policy_problems(minio))
+
+
+def _deny_rules() -> list[tuple[str, object, str]]:
+    def drop_default_deny(objects: list[Object]) -> None:
+        objects.remove(_named(objects, "NetworkPolicy", "default-deny"))
+
+    def portless(objects: list[Object]) -> None:
+        _named(objects, "NetworkPolicy", "minio-ingress")["spec"]["ingress"][0].pop("ports")
+
+    def ingress_from_anywhere(objects: list[Object]) -> None:
+        _named(objects, "NetworkPolicy", "minio-ingress")["spec"]["ingress"][0].pop("from")
+
+    def egress_anywhere_on_80(objects: list[Object]) -> None:
+        rules = _named(objects, "NetworkPolicy", "pipeline-tasks")["spec"]["egress"]
+        rules.append({"ports": [{"protocol": "TCP", "port": 80}]})
+
+    def internet(objects: list[Object]) -> None:
+        rules = _named(objects, "NetworkPolicy", "pipeline-tasks")["spec"]["egress"]
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}]})
+
+    return [
+        ("no default deny", drop_default_deny, "no default-deny"),
+        ("rule without ports", portless, "names no ports"),
+        ("ingress from anywhere", ingress_from_anywhere, "ingress from/to anywhere"),
+        ("egress anywhere on 80", egress_anywhere_on_80, "egress from/to anywhere on ports [80]"),
+        ("internet", internet, "to the whole internet"),
+    ]
+
+
+@pytest.mark.parametrize(("_name", "mutate", "fragment"), _deny_rules(), ids=lambda v: str(v)[:24])
+def test_network_policy_checks_catch_each_violation(
+    _name: str, mutate: object, fragment: str
+) -> None:
+    objects = _dev()
+    assert all_problems(objects) == []
+    mutate(objects)  # type: ignore[operator]
+    assert any(fragment in p for p in all_problems(objects))
+
+
+def _selects(selector: Object, labels: dict[str, str]) -> bool:
+    """Kubernetes label-selector semantics (matchLabels and the Exists/In operators used)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        present = expr["key"] in labels
+        if expr["operator"] == "Exists" and not present:
+            return False
+        if expr["operator"] == "In" and labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+def test_every_pod_is_denied_by_default_and_has_its_own_allowances() -> None:
+    """Over everything deployed together (base + trainer): each workload's pods fall under the
+    default deny and under at least one allowance, and each allowance selects some pod (a
+    selector typo would leave a workload cut off or a policy dead)."""
+    from selfsup.deploy.checks import pod_spec, runtime_jobs
+
+    objects = [*render(REPO / "k8s/overlays/gpu"), *render(REPO / "k8s/trainer")]
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    pods: dict[str, dict[str, str]] = {}
+    for obj in objects:
+        holders = runtime_jobs(obj) if obj["kind"] == "TrainingRuntime" else [obj]
+        for holder in holders:
+            if pod_spec(holder) is not None:
+                spec = holder["spec"].get("jobTemplate", {}).get("spec", holder["spec"])
+                pods[holder["metadata"]["name"]] = spec["template"]["metadata"].get("labels", {})
+    pods["a pipeline task"] = {"workflows.argoproj.io/workflow": "selfsup-train-abcde"}
+    assert {"minio", "pushgateway", "selfsup-retrain", "minio-setup"} <= set(pods)
+    for pod, labels in pods.items():
+        chosen = [
+            p["metadata"]["name"] for p in policies if _selects(p["spec"]["podSelector"], labels)
+        ]
+        assert "default-deny" in chosen and "allow-dns" in chosen, pod
+        assert set(chosen) - {"default-deny", "allow-dns"}, f"{pod} has no allowance"
+    for policy in policies:
+        assert any(_selects(policy["spec"]["podSelector"], labels) for labels in pods.values())
+
+
+def test_the_minio_root_key_reaches_only_minio_and_its_setup_job() -> None:
+    from selfsup.deploy.checks import MINIO_ROOT_SECRET
+
+    objects = [*render(REPO / "k8s/overlays/gpu"), *render(REPO / "k8s/trainer")]
+    assert all_problems(objects) == []
+    readers = {
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] != "ConfigMap" and MINIO_ROOT_SECRET in yaml.safe_dump(o)
+    }
+    assert readers == {("StatefulSet", "minio"), ("Job", "minio-setup")}
+    # The compiled pipelines' tasks never name it either (they get the tasks user's Secret).
+    for path in [*REPO.glob("pipelines/golden/*.yaml"), *REPO.glob("components/*.yaml")]:
+        assert MINIO_ROOT_SECRET not in path.read_text(), path
+
+
+@pytest.mark.parametrize("where", ["cronjob env", "launcher config"])
+def test_policy_catches_the_root_key_in_another_pod(where: str) -> None:
+    objects = _dev()
+    if where == "cronjob env":
+        cron = _named(objects, "CronJob", "selfsup-retrain")
+        ref = {"name": "selfsup-minio-root", "key": "MINIO_ROOT_PASSWORD"}
+        _container(cron)["env"].append(
+            {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": ref}}
+        )
+    else:
+        launcher = _named(objects, "ConfigMap", "kfp-launcher")
+        launcher["data"]["providers"] = launcher["data"]["providers"].replace(
+            "secretName: selfsup-s3", "secretName: selfsup-minio-root"
+        )
+    assert any("MinIO's root Secret" in p for p in all_problems(objects))
+
+
+def test_minio_policies_give_each_purpose_only_its_prefixes() -> None:
+    """Read with IAM's matching (ARN globs): tasks write their bucket and checkpoints, not the
+    registry; the registry writer writes the registry only; nothing grants s3:* or *."""
+    from fnmatch import fnmatchcase
+
+    cm = _named(render(REPO / "k8s/overlays/dev"), "ConfigMap", "minio-setup")
+    policies = {
+        name.removesuffix("-policy.json"): yaml.safe_load(text)
+        for name, text in cm["data"].items()
+        if name.endswith("-policy.json")
+    }
+
+    def allowed(purpose: str, action: str, resource: str) -> bool:
+        return any(
+            st["Effect"] == "Allow"
+            and any(fnmatchcase(action, a) for a in st["Action"])
+            and any(fnmatchcase(f"arn:aws:s3:::{resource}", r) for r in st["Resource"])
+            for st in policies[purpose]["Statement"]
+        )
+
+    for policy in policies.values():
+        for statement in policy["Statement"]:
+            assert "*" not in statement["Action"] and "s3:*" not in statement["Action"]
+            assert all(r.startswith("arn:aws:s3:::selfsup") for r in statement["Resource"])
+    assert allowed("tasks", "s3:PutObject", "selfsup-pipelines/run/x")
+    assert allowed("tasks", "s3:PutObject", "selfsup/checkpoints/key/last.pt")
+    assert allowed("tasks", "s3:GetObject", "selfsup/registry/champion.json")
+    assert not allowed("tasks", "s3:PutObject", "selfsup/registry/champion.json")
+    assert not allowed("tasks", "s3:PutObject", "selfsup/store/datasets/x")
+    assert allowed("registry-writer", "s3:PutObject", "selfsup/registry/champion.json")
+    assert not allowed("registry-writer", "s3:PutObject", "selfsup-pipelines/x")
+    assert not allowed("registry-writer", "s3:PutObject", "selfsup/store/x")
+    assert allowed("data-writer", "s3:PutObject", "selfsup/store/datasets/x")
+    assert not allowed("data-writer", "s3:PutObject", "selfsup/registry/x")
+
+
+def test_the_minio_setup_script_is_valid_shell_and_uses_every_policy(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    cm = _named(render(REPO / "k8s/overlays/dev"), "ConfigMap", "minio-setup")
+    script = cm["data"]["setup.sh"]
+    (tmp_path / "setup.sh").write_text(script)
+    sh = shutil.which("sh")
+    assert sh is not None
+    subprocess.run([sh, "-n", str(tmp_path / "setup.sh")], check=True)  # the shell's own parser
+    purposes = re.search(r"for purpose in ([a-z -]+); do", script)
+    assert purposes is not None
+    assert {f"{p}-policy.json" for p in purposes.group(1).split()} == {
+        n for n in cm["data"] if n.endswith(".json")
+    }
+    job = _named(render(REPO / "k8s/overlays/dev"), "Job", "minio-setup")
+    assert _container(job)["command"] == ["/bin/sh", "/setup/setup.sh"]
+    assert "selfsup-tasks" in script and "selfsup-registry-writer" in script
+
+
+@pytest.mark.parametrize("mutation", ["no web config", "web config not from a Secret"])
+def test_policy_catches_a_pushgateway_without_auth(mutation: str) -> None:
+    objects = _dev()
+    gateway = _named(objects, "Deployment", "pushgateway")
+    assert all_problems(objects) == []
+    if mutation == "no web config":
+        _container(gateway)["args"] = []
+    else:
+        gateway["spec"]["template"]["spec"]["volumes"] = [{"name": "web-config", "emptyDir": {}}]
+    assert any("basic auth" in p for p in all_problems(objects))

@@ -3,7 +3,13 @@
 Schema: ``kubernetes-validate`` in strict mode (unknown fields are errors, so a typo such as
 ``resource:`` for ``resources:`` is caught) against a recent Kubernetes API. Policy: every
 container states CPU and memory requests *and* limits, runs as non-root, and names an image by
-an explicit tag other than ``latest`` (a re-pushed tag must not change what runs).
+an explicit tag other than ``latest``; an image from someone else's registry is pinned by digest
+(a re-pushed tag must not change what runs; the project's own ``selfsup`` images are pinned at
+deploy time with kustomize ``images: digest:``). Across objects: the kustomization that creates
+the namespace denies all traffic by default and every allowance names its ports (only the
+Kubernetes API may be reached by port alone, only the pods of one workload may reach each other
+on any port); MinIO's root Secret reaches no pod but MinIO's own and its setup Job's; a
+Pushgateway requires authentication (``--web.config.file`` from a Secret).
 
 Kubeflow Trainer objects (``trainer.kubeflow.org``) are custom resources that
 ``kubernetes-validate`` has no schema for: a ``TrainingRuntime``'s pod templates are checked as the
@@ -13,6 +19,7 @@ the ``v1alpha1`` fields this project uses (unknown ones are errors, as in strict
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,14 +52,22 @@ def pod_spec(obj: Object) -> dict[str, Any] | None:
     return dict(template.get("spec", {})) if template else None
 
 
+PROJECT_IMAGES = ("selfsup", "selfsup-cuda")  # built and pinned by whoever deploys
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
 def _image_problem(image: str) -> str | None:
-    if "@sha256:" in image:
+    if _DIGEST.search(image):
         return None
+    if "@" in image:
+        return f"image {image!r} has a malformed digest"
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return f"image {image!r} has no tag (means :latest)"
     if last.rsplit(":", 1)[1] == "latest":
         return f"image {image!r} uses :latest"
+    if last.split(":")[0] not in PROJECT_IMAGES:
+        return f"image {image!r} is not pinned by digest (@sha256:…)"
     return None
 
 
@@ -82,7 +97,7 @@ def policy_problems(obj: Object) -> list[str]:
 
 
 def all_problems(objects: Iterable[Object], version: str = KUBERNETES_VERSION) -> list[str]:
-    """Schema and policy problems of every object."""
+    """Schema and policy problems of every object, and those across the objects."""
     objects = list(objects)
     problems: list[str] = []
     for obj in objects:
@@ -90,6 +105,112 @@ def all_problems(objects: Iterable[Object], version: str = KUBERNETES_VERSION) -
             problems += trainer_problems(obj, objects)
         else:
             problems += schema_problems(obj, version) + policy_problems(obj)
+    return problems + network_problems(objects) + secret_problems(objects)
+
+
+# Reached by port alone: the Kubernetes API server, which no pod or namespace selector matches.
+API_SERVER_PORTS = {443, 6443}
+
+
+def _rules(policy: Object) -> list[tuple[str, Object, list[Object]]]:
+    spec = policy.get("spec", {})
+    return [(direction, rule, rule.get(peers, []))
+            for direction, peers in (("ingress", "from"), ("egress", "to"))
+            for rule in spec.get(direction, [])]  # fmt: skip
+
+
+def network_problems(objects: Iterable[Object]) -> list[str]:
+    """NetworkPolicy problems: no default deny where the namespace is created; an allowance
+    without ports (except between the pods a policy selects); any-destination traffic other
+    than egress to the API server's ports."""
+    objects = list(objects)
+    policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    problems = []
+    for namespace in (o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"):
+        denies = [
+            p for p in policies
+            if p["metadata"].get("namespace") == namespace and p["spec"].get("podSelector") == {}
+            and set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress") and not p["spec"].get("egress")
+        ]  # fmt: skip
+        if not denies:
+            problems.append(f"namespace {namespace!r}: no default-deny NetworkPolicy")
+    for policy in policies:
+        where = f"{key(policy)}"
+        own = {"podSelector": policy["spec"].get("podSelector")}
+        for direction, rule, peers in _rules(policy):
+            ports = {p.get("port") for p in rule.get("ports", [])}
+            if not peers:
+                if direction == "ingress" or not ports or not ports <= API_SERVER_PORTS:
+                    problems.append(
+                        f"{where}: {direction} from/to anywhere on ports {sorted(ports, key=str)}"
+                        f" (only egress to the API server's {sorted(API_SERVER_PORTS)})"
+                    )
+            elif not ports and peers != [own]:
+                problems.append(f"{where}: an {direction} rule names no ports")
+            for peer in peers:
+                if "ipBlock" in peer and peer["ipBlock"].get("cidr") in ("0.0.0.0/0", "::/0"):
+                    problems.append(f"{where}: {direction} to the whole internet")
+    return problems
+
+
+MINIO_ROOT_SECRET = "selfsup-minio-root"
+# The only workloads that may read MinIO's root credentials.
+MINIO_ROOT_READERS = {("StatefulSet", "minio"), ("Job", "minio-setup")}
+
+
+def _secret_names(node: Any) -> set[str]:
+    """Every Secret a (part of an) object references: secretKeyRef, secretRef, secret volumes."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name in ("secretKeyRef", "secretRef") and isinstance(value, dict):
+                found.add(str(value.get("name", value.get("secretName", ""))))
+            elif name == "secret" and isinstance(value, dict) and "secretName" in value:
+                found.add(str(value["secretName"]))
+            elif name in ("secretName",) and isinstance(value, str):
+                found.add(value)
+            else:
+                found |= _secret_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _secret_names(item)
+    elif isinstance(node, str) and "secretName:" in node:  # a YAML blob (kfp-launcher providers)
+        found |= set(re.findall(r"secretName:\s*(\S+)", node))
+    return found
+
+
+def _is_pushgateway(image: str) -> bool:
+    return image.split("@")[0].rsplit(":", 1)[0].endswith("/pushgateway")
+
+
+def secret_problems(objects: Iterable[Object]) -> list[str]:
+    """MinIO's root Secret outside MinIO and its setup Job; a Pushgateway without auth."""
+    problems = []
+    for obj in objects:
+        if obj["kind"] == "Secret":
+            continue
+        reader = (obj["kind"], obj.get("metadata", {}).get("name"))
+        if MINIO_ROOT_SECRET in _secret_names(obj) and reader not in MINIO_ROOT_READERS:
+            problems.append(f"{key(obj)}: references MinIO's root Secret {MINIO_ROOT_SECRET!r}")
+        pod = pod_spec(obj) or {}
+        secret_volumes = {v["name"] for v in pod.get("volumes", []) if "secret" in v}
+        for container in pod.get("containers", []):
+            if not _is_pushgateway(str(container.get("image", ""))):
+                continue
+            flags = [a for a in [*container.get("command", []), *container.get("args", [])]
+                     if a.startswith("--web.config.file=")]  # fmt: skip
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            config = flags[0].split("=", 1)[1] if flags else ""
+            from_secret = any(
+                config.startswith(path.rstrip("/") + "/") and name in secret_volumes
+                for path, name in mounts.items()
+            )
+            if not from_secret:
+                problems.append(
+                    f"{key(obj)} container {container.get('name')!r}: the Pushgateway needs "
+                    "--web.config.file= on a mounted Secret (basic auth)"
+                )
     return problems
 
 

@@ -11,7 +11,9 @@ A batch stage lives shorter than a scrape interval, so it pushes: one group per
 - ``selfsup_stage_metric{name=...}``            each final metric (:func:`flatten_metrics`)
 
 ``SELFSUP_PUSHGATEWAY`` (``host:port``) turns pushing on; ``SELFSUP_PIPELINE`` and
-``SELFSUP_RUN_ID`` fill the grouping key (defaults ``local`` and a fresh id). An unreachable
+``SELFSUP_RUN_ID`` fill the grouping key (defaults ``local`` and a fresh id);
+``SELFSUP_PUSHGATEWAY_USERNAME`` and ``SELFSUP_PUSHGATEWAY_PASSWORD`` (from a Secret) authenticate
+to a Pushgateway that requires basic auth. An unreachable
 Pushgateway logs a warning and the stage still succeeds: monitoring must not break training.
 Long-running training can also serve ``/metrics`` for scraping (:func:`serve_metrics`).
 """
@@ -29,12 +31,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway, start_http_server
+from prometheus_client.exposition import basic_auth_handler, default_handler
 
 log = logging.getLogger("selfsup.observe")
 
 PUSHGATEWAY_ENV = "SELFSUP_PUSHGATEWAY"
 PIPELINE_ENV = "SELFSUP_PIPELINE"
 RUN_ID_ENV = "SELFSUP_RUN_ID"
+USERNAME_ENV = "SELFSUP_PUSHGATEWAY_USERNAME"
+PASSWORD_ENV = "SELFSUP_PUSHGATEWAY_PASSWORD"
 JOB = "selfsup"
 
 
@@ -103,6 +108,8 @@ class PushTarget:
     gateway: str
     pipeline: str
     run_id: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, run_id: str | None = None) -> PushTarget | None:
@@ -112,7 +119,22 @@ class PushTarget:
         if not gateway:
             return None
         run_id = run_id or os.environ.get(RUN_ID_ENV) or uuid.uuid4().hex[:12]
-        return cls(gateway, os.environ.get(PIPELINE_ENV) or "local", run_id)
+        pipeline = os.environ.get(PIPELINE_ENV) or "local"
+        username = os.environ.get(USERNAME_ENV) or None
+        return cls(gateway, pipeline, run_id, username, os.environ.get(PASSWORD_ENV))
+
+    def handler(self) -> Callable[..., Callable[[], None]]:
+        """prometheus-client's request handler: basic auth when a username is set."""
+        if self.username is None:
+            return default_handler
+        username, password = self.username, self.password or ""
+
+        def authenticated(
+            url: str, method: str, timeout: float | None, headers: Any, data: bytes
+        ) -> Callable[[], None]:
+            return basic_auth_handler(url, method, timeout, headers, data, username, password)
+
+        return authenticated
 
 
 def build_registry(
@@ -148,7 +170,12 @@ def push(target: PushTarget, stage: str, registry: CollectorRegistry, timeout_s:
     key = {"pipeline": target.pipeline, "run_id": target.run_id, "stage": stage}
     try:
         push_to_gateway(
-            target.gateway, job=JOB, registry=registry, grouping_key=key, timeout=timeout_s
+            target.gateway,
+            job=JOB,
+            registry=registry,
+            grouping_key=key,
+            timeout=timeout_s,
+            handler=target.handler(),
         )
     except OSError as exc:
         log.warning(
