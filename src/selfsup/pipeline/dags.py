@@ -202,11 +202,12 @@ def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
         "evaluate", p["evaluate_params"], prepared, served.outputs["unlearned"]
     )
     dag.add(
-        "forget-register",
+        "register",
         "audit and promote",
         registry_params=p["registry_params"],
-        request=served.outputs["request"],
+        model=served.outputs["unlearned"],
         evaluation=evaluated.outputs["evaluation"],
+        request=served.outputs["request"],
     )
 
 
@@ -295,7 +296,7 @@ PIPELINES: dict[str, Pipeline] = {
         "selfsup: deletion request -> validate params -> data, pull champion -> unlearn (GPU "
         "pool) -> evaluate -> audit and promote; record outcome on exit",
         ("data", "unlearn", "evaluate"),
-        ("data", "pull", "unlearn", "evaluate", "forget-register"),
+        ("data", "pull", "unlearn", "evaluate", "register"),
         registry=True,
         request=True,
     ),
