@@ -39,6 +39,15 @@ def _docs(text: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return spec, platform
 
 
+def _with_secret(k8s: dict[str, Any], secret: str = "selfsup-s3") -> set[str]:
+    """The executors that get Secret ``secret`` as environment variables."""
+    return {
+        e
+        for e, ex in k8s.items()
+        if any(s["secretName"] == secret for s in ex.get("secretAsEnv", []))
+    }
+
+
 def _run_tasks(spec: dict[str, Any]) -> dict[str, Any]:
     """The run's own tasks: those inside the pipeline's exit handler."""
     return dict(spec["components"]["comp-exit-handler-1"]["dag"]["tasks"])
@@ -68,10 +77,9 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
         "producerTask": "evaluate",
     }
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert {e for e, ex in k8s.items() if "secretAsEnv" in ex} == {"exec-register"} | S3_EXECUTORS
+    assert _with_secret(k8s) == {"exec-register"} | S3_EXECUTORS
     for executor in {"exec-register"} | S3_EXECUTORS:
-        env = k8s[executor]["secretAsEnv"][0]
-        assert env["secretName"] == "selfsup-s3"
+        (env,) = [e for e in k8s[executor]["secretAsEnv"] if e["secretName"] == "selfsup-s3"]
         keys = {e["envVar"] for e in env["keyToEnv"]}
         assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
     declared = set(spec["root"]["inputDefinitions"]["parameters"])
@@ -126,7 +134,7 @@ def test_without_a_gpu_pool_no_task_asks_for_gpus() -> None:
         assert "accelerator" not in executor["container"]["resources"]
         assert executor["container"]["image"].endswith("-cpu")
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert {e for e, ex in k8s.items() if "secretAsEnv" in ex} == S3_EXECUTORS
+    assert _with_secret(k8s) == S3_EXECUTORS
     assert not any("nodeSelector" in ex or "tolerations" in ex for ex in k8s.values())
 
 
@@ -387,7 +395,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     assert gpu == {"exec-unlearn"}
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {n for n, ex in k8s.items() if "tolerations" in ex} == {"exec-unlearn"}
-    assert {n for n, ex in k8s.items() if "secretAsEnv" in ex} == {
+    assert _with_secret(k8s) == {
         "exec-pull",
         "exec-register",
         "exec-outcome",
@@ -421,6 +429,12 @@ def test_every_task_runs_as_the_images_user_observed_under_the_run_id(name: str)
     for executor, settings in k8s.items():
         context = settings["securityContext"]
         assert context == {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": gid}, executor
+        (auth,) = [e for e in settings["secretAsEnv"] if e["secretName"] == "selfsup-pushgateway"]
+        assert auth["optional"] is True
+        assert {e["envVar"] for e in auth["keyToEnv"]} == {
+            "SELFSUP_PUSHGATEWAY_USERNAME",
+            "SELFSUP_PUSHGATEWAY_PASSWORD",
+        }
         (observed,) = settings["configMapAsEnv"]
         assert observed["configMapName"] == "selfsup-observe" and observed["optional"] is True
         assert observed["keyToEnv"] == [

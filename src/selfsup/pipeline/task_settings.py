@@ -79,16 +79,23 @@ def run_as_image_user(task: Any) -> Any:
 OBSERVE_CONFIG_MAP = "selfsup-observe"
 
 
+# The Pushgateway's basic-auth client credentials (k8s/secret-templates/selfsup-pushgateway.yaml).
+PUSHGATEWAY_SECRET = "selfsup-pushgateway"
+
+
 def observe(task: Any, pipeline: str) -> Any:
-    """``SELFSUP_PUSHGATEWAY`` from the ConfigMap, ``SELFSUP_PIPELINE`` (the grouping key's
-    pipeline) = ``pipeline``; the run id comes as the task's ``run_id`` input."""
+    """``SELFSUP_PUSHGATEWAY`` from the ConfigMap and its credentials from the Secret (both
+    optional), ``SELFSUP_PIPELINE`` (the grouping key's pipeline) = ``pipeline``; the run id
+    comes as the task's ``run_id`` input."""
     from kfp import kubernetes
 
-    from selfsup.observe.metrics import PIPELINE_ENV, PUSHGATEWAY_ENV
+    from selfsup.observe.metrics import PASSWORD_ENV, PIPELINE_ENV, PUSHGATEWAY_ENV, USERNAME_ENV
 
     kubernetes.use_config_map_as_env(
         task, OBSERVE_CONFIG_MAP, {"pushgateway": PUSHGATEWAY_ENV}, optional=True
     )
+    credentials = {"username": USERNAME_ENV, "password": PASSWORD_ENV}
+    kubernetes.use_secret_as_env(task, PUSHGATEWAY_SECRET, credentials, optional=True)
     task.set_env_variable(PIPELINE_ENV, pipeline)
     return task
 
