@@ -115,14 +115,13 @@ def test_tiny_chain_through_kfps_executor(tmp_path: Path) -> None:
     )
     lenient = {**registry, "max_forget_gap": 1.0, "max_attack_gap": 1.0}
     execute(
-        "register",
-        tmp_path / "audit",
+        "forget-register",
+        tmp_path / "forget-register",
         registry_params=lenient,
-        model=served / "unlearned",
         request=served / "request",
         evaluation=checked / "evaluation",
     )
-    promoted = json.loads((tmp_path / "audit" / "metrics").read_text())
+    promoted = json.loads((tmp_path / "forget-register" / "metrics").read_text())
     assert promoted["action"] == "promote" and promoted["audit_passed"] is True
     assert promoted["champion_before"] == decision["model"] != promoted["champion_after"]
 

@@ -371,7 +371,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
 
     spec, platform = _docs(compiling.pipeline_yaml("forget"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"validate", "data", "pull", "unlearn", "evaluate", "register"}
+    assert set(tasks) == {"validate", "data", "pull", "unlearn", "evaluate", "forget-register"}
     assert tasks["pull"]["inputs"]["parameters"]["ref"]["runtimeValue"]["constant"] == "champion"
     unlearn = tasks["unlearn"]["inputs"]
     assert unlearn["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "pull"
@@ -380,8 +380,8 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     }
     evaluated = tasks["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert evaluated == {"outputArtifactKey": "unlearned", "producerTask": "unlearn"}
-    assert set(tasks["register"]["dependentTasks"]) == {"evaluate", "unlearn", "validate"}
-    for side_effect in ("pull", "unlearn", "register"):
+    assert set(tasks["forget-register"]["dependentTasks"]) == {"evaluate", "unlearn", "validate"}
+    for side_effect in ("pull", "unlearn", "forget-register"):
         assert tasks[side_effect]["cachingOptions"] == {}, side_effect
     assert tasks["data"]["cachingOptions"] == {"enableCache": True}
     inputs = spec["root"]["inputDefinitions"]["parameters"]
@@ -397,7 +397,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     assert {n for n, ex in k8s.items() if "tolerations" in ex} == {"exec-unlearn"}
     assert _with_secret(k8s) == {
         "exec-pull",
-        "exec-register",
+        "exec-forget-register",
         "exec-outcome",
     }
 

@@ -227,15 +227,18 @@ def register(
     model: dsl.Input[dsl.Model],
     evaluation: dsl.Input[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
-    request: Optional[dsl.Input[dsl.Artifact]] = None,
     run_id: str = "",
 ) -> None:
-    """Register the model with its evaluation; it becomes champion if the label-free gate says
-    so — or, given a deletion request (the forget pipeline), if the deletion audit passes."""
+    """Register the model; promote it to champion only if the label-free gate says so."""
+    from pathlib import Path
+
     from selfsup.pipeline.runtime import task
+    from selfsup.registry.register import register_and_gate
 
     with task("registry", registry_params, metrics, run_id=run_id, name="register") as t:
-        t.register(model, evaluation, request)
+        scores = Path(evaluation.path) / "metrics.json"
+        lineage = t.lineage("kubeflow")
+        t.done(register_and_gate(t.registry(), Path(model.path), scores, t.params, lineage))
 
 
 def pull(
@@ -279,6 +282,25 @@ def unlearn(
     ):
         t.run(run, dataset, model, t.ids_file(forget_ids, tmp), out=request)
         t.copy_dir(request, "encoder", unlearned)
+
+
+def forget_register(
+    registry_params: dict[str, Any],
+    request: dsl.Input[dsl.Artifact],
+    evaluation: dsl.Input[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
+) -> None:
+    """Register the unlearned encoder; it becomes champion only if the deletion audit passes."""
+    from pathlib import Path
+
+    from selfsup.pipeline.runtime import task
+    from selfsup.registry.register import register_unlearned
+
+    with task("registry", registry_params, metrics, run_id=run_id, name="forget-register") as t:
+        scores = Path(evaluation.path) / "metrics.json"
+        lineage = t.lineage("kubeflow-forget")
+        t.done(register_unlearned(t.registry(), Path(request.path), scores, t.params, lineage))
 
 
 def outcome(
@@ -328,6 +350,7 @@ TASKS: dict[str, TaskSpec] = {
     "register": TaskSpec(register, _SMALL, cached=False, s3=True),
     "pull": TaskSpec(pull, _SMALL, cached=False, s3=True),
     "unlearn": TaskSpec(unlearn, _LARGE, gpu=True, cached=False),
+    "forget-register": TaskSpec(forget_register, _SMALL, cached=False, s3=True),
     "outcome": TaskSpec(outcome, _SMALL, cached=False, s3=True),
 }
 

@@ -202,12 +202,11 @@ def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
         "evaluate", p["evaluate_params"], prepared, served.outputs["unlearned"]
     )
     dag.add(
-        "register",
+        "forget-register",
         "audit and promote",
         registry_params=p["registry_params"],
-        model=served.outputs["unlearned"],
-        evaluation=evaluated.outputs["evaluation"],
         request=served.outputs["request"],
+        evaluation=evaluated.outputs["evaluation"],
     )
 
 
@@ -296,7 +295,7 @@ PIPELINES: dict[str, Pipeline] = {
         "selfsup: deletion request -> validate params -> data, pull champion -> unlearn (GPU "
         "pool) -> evaluate -> audit and promote; record outcome on exit",
         ("data", "unlearn", "evaluate"),
-        ("data", "pull", "unlearn", "evaluate", "register"),
+        ("data", "pull", "unlearn", "evaluate", "forget-register"),
         registry=True,
         request=True,
     ),

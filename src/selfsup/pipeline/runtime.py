@@ -154,24 +154,6 @@ class Task:
         paths = [Path(a.path) if hasattr(a, "path") else a for a in inputs]
         return self.done(stage(*paths, params=self.params, out=Path(out.path), **options))
 
-    def register(self, model: Any, evaluation: Any, request: Any = None) -> dict[str, Any]:
-        """Register ``model`` with ``evaluation``'s scores: through the promotion gate, or with
-        a deletion ``request`` (the unlearn stage's output) through the deletion audit."""
-        from selfsup.registry.register import register_and_gate, register_unlearned
-
-        scores = Path(evaluation.path) / "metrics.json"
-        if request is None:
-            lineage = self.lineage("kubeflow")
-            decision = register_and_gate(
-                self.registry(), Path(model.path), scores, self.params, lineage
-            )
-        else:
-            lineage = self.lineage("kubeflow-forget")
-            decision = register_unlearned(
-                self.registry(), Path(request.path), scores, self.params, lineage
-            )
-        return self.done(decision)
-
     @staticmethod
     def resumable() -> dict[str, Any]:
         """Checkpoint options for a training stage: on this task's disk, copied to the store in
