@@ -240,3 +240,17 @@ def test_validate_puts_the_knobs_back_and_refuses_a_bad_value_in_one_line(
         message = str(error.value)
         assert message.startswith("error: invalid pipeline parameter 'pretrain'")
         assert "\n" not in message and next(iter(bad)) in message
+
+
+def test_validate_without_the_pretrain_section_ignores_the_unset_integer_knobs(
+    tmp_path: Path,
+) -> None:
+    """The forget pipeline has no pretrain section: its validate task leaves epochs/batch_size
+    at the unset default (-1, since kfp.local casts integer inputs with int()), and that is not
+    an error; the same -1 given with the section is refused."""
+    sections = section_arguments(profile_params("tiny"))
+    output = execute("validate", tmp_path / "ok", unlearn_params=sections["unlearn"])
+    assert output["parameterValues"]["pretrain_params"] == {}
+    knobless = {k: v for k, v in sections["pretrain"].items() if k != "epochs"}  # as wired
+    with pytest.raises(SystemExit, match="epochs"):
+        execute("validate", tmp_path / "bad", pretrain_params=knobless, epochs=-1)

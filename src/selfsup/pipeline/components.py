@@ -34,8 +34,8 @@ def validate(
     unlearn_params: Optional[dict[str, Any]] = None,
     registry_params: Optional[dict[str, Any]] = None,
     method: Optional[str] = None,
-    epochs: Optional[int] = None,
-    batch_size: Optional[int] = None,
+    epochs: int = -1,  # runtime.UNSET: the pipeline has no such knob
+    batch_size: int = -1,
     data_source: Optional[str] = None,
     knn_margin: Optional[float] = None,
     rankme_margin: Optional[float] = None,

@@ -74,6 +74,9 @@ KNOBS: dict[str, tuple[str, str]] = {
     "rankme_margin": ("registry", "rankme_margin"),
 }
 SECTIONS = ("data", "mine", "pretrain", "evaluate", "distill", "compress", "unlearn", "registry")
+# An integer knob that the pipeline does not have (kfp.local casts every integer input with
+# int(), so the default cannot be None); never a valid value of one, so a given -1 is refused.
+UNSET = -1
 
 
 def validated_sections(given: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
@@ -83,7 +86,10 @@ def validated_sections(given: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
     structs = {s: given.get(f"{s}_params") for s in SECTIONS}
     try:
         for knob, (section, name) in KNOBS.items():
-            if given.get(knob) is not None:
+            value, struct = given.get(knob), structs[section]
+            if value in (None, UNSET) and (struct is None or name in struct):
+                continue  # not a parameter of this pipeline, or set in the struct itself
+            if value is not None:
                 if structs[section] is None:
                     raise ConfigError(f"pipeline parameter {knob!r} needs {section}_params")
                 structs[section] = {**structs[section], name: given[knob]}  # type: ignore[dict-item]
