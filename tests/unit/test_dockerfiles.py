@@ -56,9 +56,12 @@ def test_conventions(dockerfile: Path) -> None:
     steps = _instructions(dockerfile)
     froms = [args for word, args in steps if word == "FROM"]
     assert len(froms) >= 2, "multi-stage: a build stage and a runtime stage"
+    # A base chosen by build argument resolves to the ARG's default (tag, and digest when given).
+    args = dict(a.split("=", 1) for w, a in steps if w == "ARG" and "=" in a)
     for base in froms:
-        image = base.split()[0]
-        assert re.search(r":\d[\w.-]*$", image), f"base image {image} is not pinned to a version"
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), base.split()[0])
+        pinned = re.search(r":\d[\w.-]*(@sha256:[0-9a-f]{64})?$", image)
+        assert pinned, f"base image {image} is not pinned to a version"
     last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
     runtime = steps[last_from:]
     users = [args for word, args in runtime if word == "USER"]
