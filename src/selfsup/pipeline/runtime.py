@@ -11,6 +11,7 @@ that the UI reads.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -168,6 +169,9 @@ class Task:
         from selfsup.train.checkpoint import MIRROR_ENV
 
         local = Path(tempfile.mkdtemp(prefix="selfsup-checkpoints-"))
+        # The task's process ends with the task: its local copy goes then (offline runs would
+        # otherwise leave one per pretrain in /tmp); the store keeps the mirror.
+        atexit.register(shutil.rmtree, local, ignore_errors=True)
         return {"checkpoints": local, "resume": True, "mirror": os.environ.get(MIRROR_ENV)}
 
     def registry(self) -> Any:
