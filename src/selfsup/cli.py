@@ -92,6 +92,20 @@ def data_prepare(
     _write_metrics(metrics, result)
 
 
+@data_app.command("upload")
+def data_upload(
+    source: Annotated[Path, typer.Argument(help="an archive file (.tar.gz) or an image folder")],
+    uri: Annotated[
+        str, typer.Argument(help="s3://bucket/prefix/NAME, e.g. s3://selfsup/sources/cifar10-jpg")
+    ],
+) -> None:
+    """Seed the store with raw data once: data.archive / data.folder may then be the URI."""
+    from selfsup.data.remote import upload_source
+
+    manifest = guard(lambda: upload_source(source, uri))
+    typer.echo(f"uploaded {source} as {uri} ({len(manifest['files'])} files, {manifest['layout']})")
+
+
 @app.command()
 def pretrain(
     data: Annotated[Path, typer.Option(help="prepared dataset directory")],

@@ -34,9 +34,13 @@ class DataParams(_Strict):
         "cifar10-archive"
     )
     archive: str | None = Field(
-        None, description=f"CIFAR-10 JPEG-folder archive; empty: ${CIFAR10_ARCHIVE_ENV}"
+        None,
+        description=f"CIFAR-10 JPEG-folder archive: a path or s3://bucket/prefix/NAME (`selfsup "
+        f"data upload`); empty: ${CIFAR10_ARCHIVE_ENV}",
     )
-    folder: str | None = Field(None, description="image folder for source=folder")
+    folder: str | None = Field(
+        None, description="image folder for source=folder: a path or s3://bucket/prefix/NAME"
+    )
     download_root: str = Field(
         "~/.cache/selfsup/torchvision", description="torchvision download cache"
     )

@@ -109,6 +109,7 @@ def test_every_selfsup_container_parses_to_the_values_it_must_act_on(
     """The rendered workloads, parsed by the real CLI with their environment applied (nothing
     runs): the subcommand, image, GPU images and counts, params path, experiment, pipeline."""
     from selfsup.config import load_params, profile_params
+    from selfsup.pipeline.dags import cluster_defaults
 
     overlay, objects = rendered
     found = {(inv.workload, inv.container): inv for inv in invocations(overlay, objects)}
@@ -123,7 +124,8 @@ def test_every_selfsup_container_parses_to_the_values_it_must_act_on(
             config_map, item = inv.config_files[str(inv.params["params"])].split("/")
             (cm,) = [o for o in objects if key(o) == ("ConfigMap", "selfsup", config_map)]
             assert cm["data"][item] == (REPO / source).read_text()
-            assert load_params(REPO / source) == profile_params(profile)
+            # ... the profile, with the data read from the store (a pod has no local archive)
+            assert load_params(REPO / source) == cluster_defaults(profile_params(profile))
     by_name = {inv.container: inv for inv in found.values()}
     if overlay in ("dev", "gpu"):
         # The CronJob runs the very image it hands the pipeline's CPU tasks.
@@ -508,6 +510,10 @@ def test_minio_policies_give_each_purpose_only_its_prefixes() -> None:
     assert not allowed("registry-writer", "s3:PutObject", "selfsup-pipelines/x")
     assert not allowed("registry-writer", "s3:PutObject", "selfsup/store/x")
     assert allowed("data-writer", "s3:PutObject", "selfsup/store/datasets/x")
+    assert allowed("data-writer", "s3:PutObject", "selfsup/sources/blobs/ab/x")
+    assert allowed("data-writer", "s3:PutObject", "selfsup/dvc/files/md5/ab/cd")
+    assert allowed("tasks", "s3:GetObject", "selfsup/sources/manifests/cifar10-jpg.json")
+    assert not allowed("tasks", "s3:PutObject", "selfsup/sources/manifests/cifar10-jpg.json")
     assert not allowed("data-writer", "s3:PutObject", "selfsup/registry/x")
 
 

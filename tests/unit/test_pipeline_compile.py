@@ -22,7 +22,7 @@ from selfsup.pipeline.task_settings import never_cache, use_secret_env
 REPO = Path(__file__).resolve().parents[2]
 GPU_EXECUTORS = {"exec-pretrain", "exec-distill"}  # the tasks that must run on the GPU pool
 # The train DAG's tasks with S3 credentials: videos, the failure record, pretrain's checkpoints.
-S3_EXECUTORS = {"exec-mine-shard", "exec-outcome", "exec-pretrain"}
+S3_EXECUTORS = {"exec-data", "exec-mine-shard", "exec-outcome", "exec-pretrain"}
 LOOP = "for-loop-2"  # KFP numbers the groups: exit-handler-1 holds the run, the loop is 2nd
 MINE_TASKS = {"mine-plan", LOOP, "mine-merge"}
 
@@ -287,6 +287,8 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
     assert inputs["epochs"]["defaultValue"] == Params().pretrain.epochs
     assert "epochs" not in inputs["pretrain_params"]["defaultValue"]
     assert "source" not in inputs["data_params"]["defaultValue"]
+    # A pod has no local archive: the default reads the store's copy (`selfsup data upload`).
+    assert inputs["data_params"]["defaultValue"]["archive"] == "s3://selfsup/sources/cifar10-jpg"
     assert (
         "simclr | " in inputs["method"]["description"] or "byol" in inputs["method"]["description"]
     )
@@ -396,6 +398,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {n for n, ex in k8s.items() if "tolerations" in ex} == {"exec-unlearn"}
     assert _with_secret(k8s) == {
+        "exec-data",
         "exec-pull",
         "exec-forget-register",
         "exec-outcome",

@@ -42,6 +42,7 @@ import torch
 
 from selfsup.config import CIFAR10_ARCHIVE_ENV, DataParams
 from selfsup.data.archive import IMAGE_SUFFIXES, SPLITS, ArchiveImage, is_image_name, read_archive
+from selfsup.data.remote import fetch_source, is_store_uri
 from selfsup.data.shards import UNLABELED, Split
 from selfsup.errors import DataError
 
@@ -287,6 +288,8 @@ def _build(
 
 def resolve_archive(params: DataParams) -> Path:
     """The archive path: ``data.archive``, else ``$SELFSUP_CIFAR10_ARCHIVE``; it must exist."""
+    if is_store_uri(params.archive):
+        return fetch_source(str(params.archive), "archive")
     if params.archive:
         path, origin = Path(params.archive).expanduser(), "data.archive"
     elif os.environ.get(CIFAR10_ARCHIVE_ENV):
@@ -320,7 +323,8 @@ def load_cifar10_archive(params: DataParams) -> SourceData:
             [m.name for m in members],
             decode,
         )
-    return _build(candidates, class_names, params, origin=f"archive {path}", archive=path)
+    origin = f"archive {params.archive if is_store_uri(params.archive) else path}"
+    return _build(candidates, class_names, params, origin=origin, archive=path)
 
 
 def load_cifar10_download(params: DataParams) -> SourceData:
@@ -411,7 +415,11 @@ def load_folder(params: DataParams) -> SourceData:
     """A user's image folder: ``train/`` + ``test/``, or one folder split by ``test_fraction``."""
     if not params.folder:
         raise DataError("data.source=folder needs data.folder: the path of an image folder")
-    root = Path(params.folder).expanduser()
+    root = (
+        fetch_source(params.folder, "folder")
+        if is_store_uri(params.folder)
+        else Path(params.folder).expanduser()
+    )
     if not root.is_dir():
         raise DataError(f"image folder {root} (data.folder) does not exist or is not a directory")
     has_train, has_test = (root / "train").is_dir(), (root / "test").is_dir()
@@ -458,7 +466,8 @@ def load_folder(params: DataParams) -> SourceData:
 
         labels = [index.get(o, UNLABELED) for o in owners]
         candidates[split] = (labels, [str(p) for p in paths], decode)
-    return _build(candidates, class_names, params, origin=f"folder {root}")
+    origin = f"folder {params.folder if is_store_uri(params.folder) else root}"
+    return _build(candidates, class_names, params, origin=origin)
 
 
 # Synthetic images: a shape (class % 8) drawn with a fill pattern (class // 8), at a random

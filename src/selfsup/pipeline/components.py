@@ -337,7 +337,7 @@ _LARGE = Resources(cpu_request="4", cpu_limit="8", memory_request="8Gi", memory_
 TASKS: dict[str, TaskSpec] = {
     # A bad value fails the same way every time: no retries, and before any other task.
     "validate": TaskSpec(validate, Resources("100m", "500m", "256Mi", "1Gi"), retried=False),
-    "data": TaskSpec(data, Resources("1", "2", "2Gi", "4Gi")),
+    "data": TaskSpec(data, Resources("1", "2", "2Gi", "4Gi"), s3=True),
     "mine": TaskSpec(mine, _MEDIUM, s3=True),
     "mine-plan": TaskSpec(mine_plan, Resources("100m", "500m", "256Mi", "1Gi")),
     "mine-shard": TaskSpec(mine_shard, _MEDIUM, s3=True),

@@ -36,6 +36,19 @@ from selfsup.train.checkpoint import MIRROR_ENV
 S3_ENDPOINT = "http://minio.selfsup.svc.cluster.local:9000"
 # The cluster's registry: a versioned bucket on that store.
 CLUSTER_REGISTRY = RegistryParams(uri="s3://selfsup/registry")
+# Where the cluster's pods read the raw data (seeded once by `selfsup data upload`): a pod has
+# no local archive, so the compiled pipelines' defaults name the store's copy.
+CLUSTER_SOURCE = "s3://selfsup/sources/cifar10-jpg"
+
+
+def cluster_defaults(base: Params | None = None) -> Params:
+    """``base`` (default: params.yaml's defaults) with the data read from the store: the UI's
+    parameter defaults and the cluster's ConfigMaps."""
+    params = base or Params()
+    data = params.data.model_copy(update={"archive": CLUSTER_SOURCE})
+    return params.model_copy(update={"data": data})
+
+
 CHAMPION = "champion"
 
 
@@ -327,7 +340,7 @@ def build(
 
     spec = pipeline(name)
     dag = Dag(options or ClusterOptions(), spec.name)
-    parameters = spec.parameters(defaults or Params(), registry)
+    parameters = spec.parameters(defaults or cluster_defaults(), registry)
 
     def tasks(values: dict[str, Any]) -> None:
         structs = {k: v for k, v in values.items() if k != "forget_ids"}
