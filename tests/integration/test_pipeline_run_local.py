@@ -104,7 +104,7 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
     served = run_local(profile_params("tiny"), tmp_path / "local", "forget", lenient, ids)
     record = json.loads((served.task_dir("unlearn") / "request/request.json").read_text())
     assert record["ids"] == ids and record["model_before"]["encoder"] == manifest["content_hash"]
-    forgot = served.metrics["forget-register"]
+    forgot = served.metrics["register"]
     assert forgot["action"] == "promote" and forgot["champion_before"] == champion
     assert open_registry(registry.uri).resolve("champion") == forgot["model"] != champion
 

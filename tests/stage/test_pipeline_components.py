@@ -80,7 +80,7 @@ def test_tiny_chain_through_kfps_executor(tmp_path: Path) -> None:
             "register",
             tmp_path / f"register-{attempt}",
             registry_params=registry,
-            model=train / "model",
+            candidate=train / "model",
             evaluation=evaluated / "evaluation",
         )
         decision = json.loads((tmp_path / f"register-{attempt}" / "metrics").read_text())
@@ -115,11 +115,12 @@ def test_tiny_chain_through_kfps_executor(tmp_path: Path) -> None:
     )
     lenient = {**registry, "max_forget_gap": 1.0, "max_attack_gap": 1.0}
     execute(
-        "forget-register",
+        "register",
         tmp_path / "forget-register",
         registry_params=lenient,
-        request=served / "request",
+        candidate=served / "request",
         evaluation=checked / "evaluation",
+        gate="deletion",
     )
     promoted = json.loads((tmp_path / "forget-register" / "metrics").read_text())
     assert promoted["action"] == "promote" and promoted["audit_passed"] is True

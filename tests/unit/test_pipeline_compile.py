@@ -373,7 +373,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
 
     spec, platform = _docs(compiling.pipeline_yaml("forget"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"validate", "data", "pull", "unlearn", "evaluate", "forget-register"}
+    assert set(tasks) == {"validate", "data", "pull", "unlearn", "evaluate", "register"}
     assert tasks["pull"]["inputs"]["parameters"]["ref"]["runtimeValue"]["constant"] == "champion"
     unlearn = tasks["unlearn"]["inputs"]
     assert unlearn["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "pull"
@@ -382,8 +382,12 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     }
     evaluated = tasks["evaluate"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
     assert evaluated == {"outputArtifactKey": "unlearned", "producerTask": "unlearn"}
-    assert set(tasks["forget-register"]["dependentTasks"]) == {"evaluate", "unlearn", "validate"}
-    for side_effect in ("pull", "unlearn", "forget-register"):
+    assert set(tasks["register"]["dependentTasks"]) == {"evaluate", "unlearn", "validate"}
+    # the same register component as retrain's, through the deletion audit's gate
+    assert tasks["register"]["inputs"]["parameters"]["gate"]["runtimeValue"]["constant"] == (
+        "deletion"
+    )
+    for side_effect in ("pull", "unlearn", "register"):
         assert tasks[side_effect]["cachingOptions"] == {}, side_effect
     assert tasks["data"]["cachingOptions"] == {"enableCache": True}
     inputs = spec["root"]["inputDefinitions"]["parameters"]
@@ -400,7 +404,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
     assert _with_secret(k8s) == {
         "exec-data",
         "exec-pull",
-        "exec-forget-register",
+        "exec-register",
         "exec-outcome",
     }
 
@@ -507,7 +511,7 @@ def test_retrain_distilled_trains_a_student_on_the_champions_distilled_set() -> 
         "outputArtifactKey": "distilled",
         "producerTask": "distill",
     }
-    registered = tasks["register"]["inputs"]["artifacts"]["model"]["taskOutputArtifact"]
+    registered = tasks["register"]["inputs"]["artifacts"]["candidate"]["taskOutputArtifact"]
     assert registered == {"outputArtifactKey": "model", "producerTask": "pretrain-distilled"}
     defaults = spec["root"]["inputDefinitions"]["parameters"]["pretrain_params"]["defaultValue"]
     assert defaults["method"] == "distilled"

@@ -126,10 +126,9 @@ def run_local(
         atomic_write_json(metrics, result.metrics)
     typer.echo(f"local run finished in {result.seconds:.1f} s: {result.run_dir}")
     typer.echo(json.dumps(result.metrics["evaluate"].get("trained", {}), sort_keys=True))
-    for task in ("register", "forget-register"):
-        if task in result.metrics:
-            decision = result.metrics[task]
-            typer.echo(f"{task}: {decision['action']} {decision['model']} ({decision['reason']})")
+    if "register" in result.metrics:
+        decision = result.metrics["register"]
+        typer.echo(f"register: {decision['action']} {decision['model']} ({decision['reason']})")
 
 
 def _upload_target(

@@ -224,21 +224,18 @@ def compress(
 
 def register(
     registry_params: dict[str, Any],
-    model: dsl.Input[dsl.Model],
+    candidate: dsl.Input[dsl.Artifact],
     evaluation: dsl.Input[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
+    gate: str = "champion",
     run_id: str = "",
 ) -> None:
-    """Register the model; promote it to champion only if the label-free gate says so."""
-    from pathlib import Path
+    """Register ``candidate`` through ``gate``: ``champion`` (a trained encoder; champion only
+    if the label-free gate says so) or ``deletion`` (unlearn's output; champion only if the
+    deletion audit passes)."""
+    from selfsup.pipeline.runtime import register_through
 
-    from selfsup.pipeline.runtime import task
-    from selfsup.registry.register import register_and_gate
-
-    with task("registry", registry_params, metrics, run_id=run_id, name="register") as t:
-        scores = Path(evaluation.path) / "metrics.json"
-        lineage = t.lineage("kubeflow")
-        t.done(register_and_gate(t.registry(), Path(model.path), scores, t.params, lineage))
+    register_through(gate, registry_params, candidate, evaluation, metrics, run_id)
 
 
 def pull(
@@ -282,25 +279,6 @@ def unlearn(
     ):
         t.run(run, dataset, model, t.ids_file(forget_ids, tmp), out=request)
         t.copy_dir(request, "encoder", unlearned)
-
-
-def forget_register(
-    registry_params: dict[str, Any],
-    request: dsl.Input[dsl.Artifact],
-    evaluation: dsl.Input[dsl.Artifact],
-    metrics: dsl.Output[dsl.Metrics],
-    run_id: str = "",
-) -> None:
-    """Register the unlearned encoder; it becomes champion only if the deletion audit passes."""
-    from pathlib import Path
-
-    from selfsup.pipeline.runtime import task
-    from selfsup.registry.register import register_unlearned
-
-    with task("registry", registry_params, metrics, run_id=run_id, name="forget-register") as t:
-        scores = Path(evaluation.path) / "metrics.json"
-        lineage = t.lineage("kubeflow-forget")
-        t.done(register_unlearned(t.registry(), Path(request.path), scores, t.params, lineage))
 
 
 def outcome(
@@ -350,7 +328,6 @@ TASKS: dict[str, TaskSpec] = {
     "register": TaskSpec(register, _SMALL, cached=False, s3=True),
     "pull": TaskSpec(pull, _SMALL, cached=False, s3=True),
     "unlearn": TaskSpec(unlearn, _LARGE, gpu=True, cached=False),
-    "forget-register": TaskSpec(forget_register, _SMALL, cached=False, s3=True),
     "outcome": TaskSpec(outcome, _SMALL, cached=False, s3=True),
 }
 

@@ -174,7 +174,7 @@ def retrain_tasks(dag: Dag, p: dict[str, Any]) -> None:
     dag.add(
         "register",
         registry_params=p["registry_params"],
-        model=trained.outputs["model"],
+        candidate=trained.outputs["model"],
         evaluation=evaluated.outputs["evaluation"],
     )
 
@@ -195,7 +195,7 @@ def retrain_distilled_tasks(dag: Dag, p: dict[str, Any]) -> None:
     dag.add(
         "register",
         registry_params=p["registry_params"],
-        model=model,
+        candidate=model,
         evaluation=evaluated.outputs["evaluation"],
     )
 
@@ -215,11 +215,12 @@ def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
         "evaluate", p["evaluate_params"], prepared, served.outputs["unlearned"]
     )
     dag.add(
-        "forget-register",
+        "register",
         "audit and promote",
         registry_params=p["registry_params"],
-        request=served.outputs["request"],
+        candidate=served.outputs["request"],
         evaluation=evaluated.outputs["evaluation"],
+        gate="deletion",
     )
 
 
@@ -308,7 +309,7 @@ PIPELINES: dict[str, Pipeline] = {
         "selfsup: deletion request -> validate params -> data, pull champion -> unlearn (GPU "
         "pool) -> evaluate -> audit and promote; record outcome on exit",
         ("data", "unlearn", "evaluate"),
-        ("data", "pull", "unlearn", "evaluate", "forget-register"),
+        ("data", "pull", "unlearn", "evaluate", "register"),
         registry=True,
         request=True,
     ),

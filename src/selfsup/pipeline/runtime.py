@@ -245,6 +245,34 @@ def task(
         raise SystemExit(f"error: {exc}") from None
 
 
+# The registry's gates, by the ``register`` task's ``gate``: the task's name (its metrics) and
+# the lineage's source.
+GATES: dict[str, tuple[str, str]] = {
+    "champion": ("register", "kubeflow"),
+    "deletion": ("forget-register", "kubeflow-forget"),
+}
+
+
+def register_through(
+    gate: str, registry_values: Mapping[str, Any], candidate: Any, evaluation: Any, metrics: Any,
+    run_id: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``register`` task: ``candidate`` (an encoder, or unlearn's whole output for the
+    deletion gate) registered with ``evaluation``'s metrics, promoted only if ``gate`` admits it."""
+    from selfsup.registry.register import register_and_gate, register_unlearned
+
+    admit = {"champion": register_and_gate, "deletion": register_unlearned}
+    name, source = GATES.get(gate, ("register", ""))
+    with task("registry", registry_values, metrics, run_id=run_id, name=name) as t:
+        if gate not in GATES:
+            raise ConfigError(f"unknown registry gate {gate!r}; gates: {sorted(GATES)}")
+        scores = Path(evaluation.path) / "metrics.json"
+        decision = admit[gate](
+            t.registry(), Path(candidate.path), scores, t.params, t.lineage(source)
+        )
+        return t.done(decision)
+
+
 def record_outcome(
     state: str, error: str, registry_values: Mapping[str, Any], run_id: str
 ) -> dict[str, Any]:
