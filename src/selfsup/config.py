@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,10 +21,16 @@ CIFAR10_ARCHIVE_ENV = "SELFSUP_CIFAR10_ARCHIVE"
 VIDEO_DIR_ENV = "SELFSUP_VIDEO_DIR"
 
 
+# A seed numpy and torch both take: a non-negative 64-bit integer (a larger one fails deep
+# inside a generator with a traceback).
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1, description="random seed, 0 … 2^63-1")]
+
+
 class _Strict(BaseModel):
     """Unknown keys are errors: a typo in params.yaml must not be silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan are refused: `lr: .inf` is a typo that would only fail later, as a non-finite loss.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataParams(_Strict):
@@ -57,7 +63,7 @@ class DataParams(_Strict):
         "fail", description="an unreadable image fails the stage, or is skipped and counted"
     )
     shard_size: int = Field(10_000, ge=1)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class AugmentParams(_Strict):
@@ -153,7 +159,7 @@ class PretrainParams(_Strict):
         0.99, ge=0.0, lt=1.0, description="BYOL target EMA momentum at step 0 (cosine to 1)"
     )
     byol_predictor_hidden: int = Field(512, ge=1, description="BYOL predictor MLP hidden width")
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _warmup_within_training(self) -> PretrainParams:
@@ -210,7 +216,7 @@ class MineParams(_Strict):
     synthetic_classes: int = Field(4, ge=2, le=4)
     synthetic_size: list[int] = Field([160, 224], min_length=2, max_length=2, description="H, W")
     contact_pairs: int = Field(8, ge=0, description="pairs per edge type on the contact sheet")
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _ordered_bounds(self) -> MineParams:
@@ -246,7 +252,7 @@ class DistillParams(_Strict):
     ridge: float = Field(1e-6, gt=0.0, description="lambda = ridge * tr(K_ss)")
     clamp_images: bool = Field(True, description="keep images in [0, 1] after each step")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
-    seed: int = 0
+    seed: Seed = 0
 
     @model_validator(mode="after")
     def _subset_holds_a_batch(self) -> DistillParams:
@@ -268,7 +274,7 @@ class EvaluateParams(_Strict):
     ece_bins: int = Field(10, ge=1)
     projection_points: int = Field(2_000, ge=10, description="points in the 2-D plot")
     batch_size: int = Field(512, ge=1)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class UnlearnParams(_Strict):
@@ -311,7 +317,7 @@ class UnlearnParams(_Strict):
         0.55, ge=0.5, le=1.0, description="held-out MIA accuracy on the original model to trust it"
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 0
+    seed: Seed = 0
 
 
 class CompressParams(_Strict):
@@ -355,7 +361,7 @@ class CompressParams(_Strict):
     calibration_images: int = Field(512, ge=1, description="int8: unlabeled calibration images")
     onnx_atol: float = Field(1e-4, gt=0.0, description="ONNX vs PyTorch: |a-b| ≤ atol+rtol·|b|")
     onnx_rtol: float = Field(1e-3, ge=0.0)
-    seed: int = 0
+    seed: Seed = 0
 
 
 class RegistryParams(_Strict):
@@ -500,13 +506,33 @@ def profile_params(name: str) -> Params:
     return _validated(_deep_merge(Params().model_dump(), PROFILES[name]), f"profile {name!r}")
 
 
+def read_config_text(path: Path, what: str) -> str:
+    """The UTF-8 text of a file the user wrote (params, a forget list): a missing, unreadable
+    or non-UTF-8 file is a ConfigError naming it, not a traceback."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}: {exc.reason})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
 def load_params(path: Path) -> Params:
     """Read and validate a params YAML file; a missing section takes its defaults."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"params file {path} does not exist")
+    text = read_config_text(path, "params file")
+    if not text.strip():
+        raise ConfigError(
+            f"params file {path} is empty; write one with `selfsup params write --out {path}` (an "
+            "empty file is not taken as all defaults)"
+        )
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -55,3 +55,24 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_unknown_profile() -> None:
     with pytest.raises(ConfigError, match="unknown profile"):
         profile_params("huge")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"data:\n  seed: \xff\n", r"params file .*bad\.yaml is not UTF-8 text \(byte 14"),
+        (b"", r"is empty; write one with `selfsup params write --out "),
+        (b"  \n", r"is empty"),
+        (b"pretrain:\n  lr: .inf\n", r"pretrain\.lr: Input should be a finite number"),
+        (b"compress:\n  lr: .nan\n", r"compress\.lr: Input should be a finite number"),
+        (b"data:\n  seed: 18446744073709551616\n", r"data\.seed: Input should be less than"),
+        (b"mine:\n  seed: -1\n", r"mine\.seed: Input should be greater than or equal to 0"),
+    ],
+)
+def test_undecodable_empty_non_finite_and_out_of_range_params_are_one_error(
+    text: bytes, expected: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(text)
+    with pytest.raises(ConfigError, match=expected):
+        load_params(path)

@@ -124,3 +124,15 @@ def test_serve_metrics_exposes_the_running_stage_and_stops() -> None:
         assert got["selfsup_stage_start_timestamp_seconds{stage=pretrain}"] > 1.6e9
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+@pytest.mark.parametrize("address", ["http://[bad", "http://host:notaport"])
+def test_a_malformed_gateway_address_warns_and_the_stage_still_succeeds(
+    address: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Metrics never fail a stage: a malformed $SELFSUP_PUSHGATEWAY is a warning after the
+    stage's work, not a ValueError traceback that fails a stage whose output was written."""
+    monkeypatch.setenv("SELFSUP_PUSHGATEWAY", address)
+    with caplog.at_level(logging.WARNING, "selfsup.observe"), stage_metrics("data") as run:
+        run.items = 3
+    assert "could not push metrics of data" in caplog.text

@@ -42,3 +42,12 @@ def test_read_ids_round_trips_format_id(tmp_path: Path) -> None:
     path = tmp_path / "forget.txt"
     path.write_text("\n".join(format_id(i) for i in (5, 0, 3)) + "\n")
     assert torch.equal(read_ids(path, num_train=6), torch.tensor([0, 3, 5]))
+
+
+def test_a_forget_file_that_is_not_utf8_is_one_error(tmp_path: Path) -> None:
+    from selfsup.unlearn.ids import request_ids
+
+    path = tmp_path / "forget.txt"
+    path.write_bytes(b"train/1\n\xfe\xfftrain/2\n")
+    with pytest.raises(ConfigError, match=r"forget list .*forget\.txt is not UTF-8 text"):
+        request_ids(path)

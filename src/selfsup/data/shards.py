@@ -17,6 +17,7 @@ import torch
 
 from selfsup.errors import DataError
 from selfsup.store import atomic_write_bytes, read_manifest, write_manifest
+from selfsup.store.tensors import load_tensors
 
 DATASET_KIND = "dataset"
 UNLABELED = -1
@@ -111,7 +112,7 @@ def load_split(root: Path, split: str, verify: bool = True) -> Split:
     if split not in manifest["splits"]:
         raise DataError(f"{root} has no split {split!r}; it has {sorted(manifest['splits'])}")
     shards = sorted((root / split).glob("shard-*.pt"))
-    parts = [torch.load(p, weights_only=True) for p in shards]
+    parts = [load_tensors(p) for p in shards]
     images = torch.cat([p["images"] for p in parts])
     labels = torch.cat([p["labels"] for p in parts])
     if len(images) != manifest["splits"][split]:

@@ -18,6 +18,7 @@ import torch
 
 from selfsup.errors import DataError
 from selfsup.store import atomic_write_bytes, read_manifest, write_manifest
+from selfsup.store.tensors import load_tensors
 
 DISTILLED_KIND = "distilled"
 IMAGES_NAME = "images.pt"
@@ -55,8 +56,8 @@ def save_distilled(
 def load_distilled(root: Path) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Images ``[m,3,H,W]`` (float, [0,1]), targets ``[m,D]`` and the manifest (verified)."""
     manifest = read_manifest(Path(root), kind=DISTILLED_KIND)
-    images = torch.load(Path(root) / IMAGES_NAME, weights_only=True)
-    targets = torch.load(Path(root) / TARGETS_NAME, weights_only=True)
+    images = load_tensors(Path(root) / IMAGES_NAME)
+    targets = load_tensors(Path(root) / TARGETS_NAME)
     if images.ndim != 4 or targets.ndim != 2 or len(images) != len(targets):
         raise DataError(
             f"{root}: images {tuple(images.shape)} and targets {tuple(targets.shape)} do not match"

@@ -26,6 +26,7 @@ from selfsup.mining.quality import iou, match
 from selfsup.mining.synthetic import read_ground_truth
 from selfsup.observe.progress import StepProgress
 from selfsup.store import atomic_write_bytes, atomic_write_json, read_manifest, write_manifest
+from selfsup.store.tensors import load_tensors
 from selfsup.video.decode import VideoError
 
 log = logging.getLogger("selfsup.mine")
@@ -142,7 +143,7 @@ def load_shard(root: Path) -> ShardData:
     root = Path(root)
     read_manifest(root, kind=SHARD_KIND)
     raw = json.loads((root / "records.json").read_text())
-    tensors = torch.load(root / "patches.pt", weights_only=True)
+    tensors = load_tensors(root / "patches.pt")
     patches = [tensors[key].numpy() for key in sorted(tensors)]
     return ShardData(records=raw["records"], patches=patches, failures=raw["failures"])
 

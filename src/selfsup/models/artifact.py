@@ -21,6 +21,7 @@ from selfsup.store import (
     read_manifest,
     write_manifest,
 )
+from selfsup.store.tensors import load_tensors
 
 MODEL_KIND = "encoder"
 WEIGHTS_NAME = "encoder.pt"
@@ -61,7 +62,7 @@ def load_encoder(root: Path) -> tuple[Encoder, dict[str, Any]]:
     manifest = read_manifest(Path(root), kind=MODEL_KIND)
     params = PretrainParams.model_validate(manifest["params"])
     encoder = build_encoder(params)
-    state = torch.load(Path(root) / WEIGHTS_NAME, weights_only=True, map_location="cpu")
+    state = load_tensors(Path(root) / WEIGHTS_NAME)
     encoder.load_state_dict(state)
     encoder.eval()
     return encoder, manifest

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from typing import Any, Literal, overload
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, push_to_gateway, start_http_server
@@ -177,7 +178,7 @@ def push(target: PushTarget, stage: str, registry: CollectorRegistry, timeout_s:
             timeout=timeout_s,
             handler=target.handler(),
         )
-    except OSError as exc:
+    except (OSError, ValueError, HTTPException) as exc:  # unreachable, or a malformed address
         log.warning(
             "could not push metrics of %s to the Pushgateway at %s: %s (the stage "
             "itself is unaffected)",

@@ -16,6 +16,7 @@ from typing import Any
 
 from selfsup.errors import IntegrityError
 from selfsup.store import atomic_write_bytes
+from selfsup.store.tensors import load_tensors
 
 LAST = "last.pt"
 
@@ -33,12 +34,11 @@ def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(directory: Path) -> dict[str, Any] | None:
     """The last checkpoint in ``directory``, or None when there is none."""
-    import torch
 
     path = Path(directory) / LAST
     if not path.is_file():
         return None
-    state: dict[str, Any] = torch.load(path, weights_only=True, map_location="cpu")
+    state: dict[str, Any] = load_tensors(path)
     return state
 
 

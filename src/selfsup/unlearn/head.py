@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from selfsup.evaluate.linear_probe import LinearProbe
 from selfsup.store import atomic_write_bytes, read_manifest, write_manifest
+from selfsup.store.tensors import load_tensors
 
 HEAD_KIND = "linear-head"
 HEAD_WEIGHTS = "head.pt"
@@ -54,7 +55,7 @@ def save_head(root: Path, head: nn.Linear, **fields: Any) -> dict[str, Any]:
 def load_head(root: Path) -> tuple[nn.Linear, dict[str, Any]]:
     """The head in ``root`` (checksums verified) and its manifest."""
     manifest = read_manifest(Path(root), kind=HEAD_KIND)
-    state = torch.load(Path(root) / HEAD_WEIGHTS, weights_only=True, map_location="cpu")
+    state = load_tensors(Path(root) / HEAD_WEIGHTS)
     head = nn.Linear(int(manifest["in_dim"]), int(manifest["classes"]))
     head.load_state_dict(state)
     return head, manifest

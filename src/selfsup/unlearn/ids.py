@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from selfsup.config import read_config_text
 from selfsup.errors import ConfigError
 
 SPLIT = "train"
@@ -62,10 +63,8 @@ def parse_ids(lines: list[str], num_train: int, where: str = "forget list") -> t
 
 def read_ids(path: Path, num_train: int) -> torch.Tensor:
     """:func:`parse_ids` of a forget file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"forget list {path} does not exist")
-    return parse_ids(path.read_text().splitlines(), num_train, where=str(path))
+    text = read_config_text(Path(path), "forget list")
+    return parse_ids(text.splitlines(), num_train, where=str(path))
 
 
 def request_ids(path: Path) -> list[str]:
@@ -73,8 +72,6 @@ def request_ids(path: Path) -> list[str]:
     client submits before the dataset — and so the range of valid indices — is at hand."""
     import sys
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"forget list {path} does not exist")
-    rows = parse_ids(path.read_text().splitlines(), sys.maxsize, where=str(path))
+    text = read_config_text(Path(path), "forget list")
+    rows = parse_ids(text.splitlines(), sys.maxsize, where=str(path))
     return [format_id(int(i)) for i in rows]
