@@ -389,6 +389,29 @@ def store_list(
         typer.echo(name)
 
 
+@store_app.command("verify")
+def store_verify(
+    store: StoreOption,
+    name: Annotated[str | None, typer.Argument(help="one artifact (default: every one)")] = None,
+) -> None:
+    """Check every stored file of every artifact (or one) against its sha256; list what is
+    broken (exit 2). `store push` of a good copy repairs a corrupt or missing blob."""
+    from selfsup.store.open import open_store
+
+    report = guard(lambda: open_store(store).verify(name))
+    for artifact, problems in sorted(report.items()):
+        status = f"BROKEN {artifact}: {'; '.join(problems)}" if problems else f"ok {artifact}"
+        typer.echo(status)
+    broken = sorted(a for a, problems in report.items() if problems)
+    if broken:
+        typer.echo(
+            f"error: {len(broken)} of {len(report)} artifacts are broken ({', '.join(broken)}); "
+            "push each again from a good copy (push replaces corrupt blobs)",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+
+
 @store_app.command("dvc-remote")
 def store_dvc_remote(
     url: Annotated[str, typer.Argument(help="s3://bucket/path for DVC's cache")],

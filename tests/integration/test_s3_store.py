@@ -100,6 +100,32 @@ def test_a_corrupted_object_is_refused_on_download(
     assert not (tmp_path / "dst").exists()
 
 
+def test_push_checks_each_skipped_blobs_etag_and_repairs_a_corrupt_one(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path
+) -> None:
+    """Same-size corruption of a single-part and of a multipart blob: the ETag (the MD5 RGW
+    computed of what it stores) no longer matches, so push uploads those two again; intact
+    blobs, multipart included, are skipped."""
+    big = os.urandom(PART_SIZE + 4321)
+    src = make_artifact(tmp_path / "src", {"big.bin": big, "w.bin": b"w" * 100_000, "ok": b"k"})
+    backend = DyingS3(bucket, "", s3_settings)
+    store = ArtifactStore(backend)
+    store.push(src, "models/m")
+    backend.uploads = 0
+    store.push(src, "models/m")
+    assert backend.uploads == 0  # nothing re-sent: every ETag matched, the multipart one too
+    for rel, rot in (("w.bin", b"x" * 100_000), ("big.bin", os.urandom(len(big)))):
+        key = blob_key(sha256_file(src / rel))
+        backend.client.put_object(bucket, key, io.BytesIO(rot), len(rot))
+    report = store.verify()
+    assert [p.split(":")[0] for p in report["models/m"]] == ["big.bin", "w.bin"]
+    store.push(src, "models/m")
+    assert backend.uploads == 2
+    assert store.verify() == {"models/m": []}
+    store.pull("models/m", tmp_path / "dst")
+    assert (tmp_path / "dst/big.bin").read_bytes() == big
+
+
 def test_versioning_keeps_the_previous_model_after_an_overwrite(
     s3_settings: S3Settings, bucket: str, tmp_path: Path
 ) -> None:

@@ -84,3 +84,27 @@ def test_chain_through_the_cli(tmp_path: Path) -> None:
     assert random == round(metrics["random_init"]["knn_top1"], 4)
     assert raw == round(metrics["raw_pixels"]["knn_top1"], 4)
     assert gain == pytest.approx(trained - max(random, raw), abs=2e-4)
+
+
+def test_store_verify_lists_the_broken_artifacts_and_exits_2(tmp_path: Path) -> None:
+    from selfsup.store import sha256_file, write_manifest
+    from selfsup.store.artifacts import blob_key
+
+    store = tmp_path / "store"
+    for name, data in (("a", b"first"), ("b", b"second")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "w.bin").write_bytes(data)
+        write_manifest(tmp_path / name, "test", {})
+        pushed = runner.invoke(
+            app, ["store", "push", str(tmp_path / name), name, "--store", str(store)]
+        )
+        assert pushed.exit_code == 0, pushed.output
+    assert runner.invoke(app, ["store", "verify", "--store", str(store)]).output == "ok a\nok b\n"
+    (store / blob_key(sha256_file(tmp_path / "b" / "w.bin"))).write_bytes(b"rot")
+    result = runner.invoke(app, ["store", "verify", "--store", str(store)])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert lines[0] == "ok a" and lines[1].startswith("BROKEN b: w.bin: blob ")
+    assert lines[2].startswith("error: 1 of 2 artifacts are broken (b); push each again")
+    only = runner.invoke(app, ["store", "verify", "a", "--store", str(store)])
+    assert (only.exit_code, only.output) == (0, "ok a\n")

@@ -46,7 +46,9 @@ def test_round_trip_preserves_every_file_and_the_manifest(tmp_path: Path) -> Non
     store.pull("datasets/x", tmp_path / "dst")
     for rel, data in FILES.items():
         assert (tmp_path / "dst" / rel).read_bytes() == data
-    assert (tmp_path / "dst/manifest.json").read_bytes() == (src / "manifest.json").read_bytes()
+    # the pulled manifest is the pushed one, bound to the name it was published under
+    pulled = json.loads((tmp_path / "dst/manifest.json").read_text())
+    assert pulled == {**json.loads((src / "manifest.json").read_text()), "name": "datasets/x"}
     assert store.names() == ["datasets/x"] and store.names("datasets") == ["datasets/x"]
 
 
@@ -125,3 +127,55 @@ def test_invalid_names_are_refused(tmp_path: Path, name: str) -> None:
 def test_a_missing_artifact_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         ArtifactStore(LocalBackend(tmp_path)).pull("nope", tmp_path / "dst")
+
+
+def test_push_repairs_a_corrupt_blob_and_verify_reports_it_until_then(tmp_path: Path) -> None:
+    """A corrupt shared blob breaks every artifact that uses it; push of a good copy must not
+    skip it (it only existed), and ``verify`` must name what is broken."""
+    backend = CountingBackend(tmp_path / "store")
+    store = ArtifactStore(backend)
+    src = make_artifact(tmp_path / "src", FILES)
+    store.push(src, "one")
+    store.push(src, "two")  # the same blobs
+    sha = sha256_file(src / "sub/c.bin")
+    (tmp_path / "store" / blob_key(sha)).write_bytes(b"bit rot of the same length?")
+    report = store.verify()
+    now = sha256_file(tmp_path / "store" / blob_key(sha))[:12]
+    expected = f"sub/c.bin: blob {sha[:12]}… is corrupt (its content hashes to {now}…)"
+    assert report["one"] == report["two"] == [expected]
+    with pytest.raises(IntegrityError, match="corrupt"):
+        store.pull("one", tmp_path / "dst")
+    backend.uploads.clear()
+    store.push(src, "one")
+    assert backend.uploads == [blob_key(sha)]  # only the bad blob goes up again
+    assert store.verify() == {"one": [], "two": []}
+    store.pull("two", tmp_path / "dst")
+    assert (tmp_path / "dst/sub/c.bin").read_bytes() == FILES["sub/c.bin"]
+    (tmp_path / "store" / blob_key(sha)).unlink()
+    assert store.verify("two") == {"two": [f"sub/c.bin: blob {sha[:12]}… is missing"]}
+
+
+def test_a_manifest_copied_to_another_name_is_refused(tmp_path: Path) -> None:
+    store = ArtifactStore(LocalBackend(tmp_path / "store"))
+    store.push(make_artifact(tmp_path / "src", FILES), "models/good")
+    good = (tmp_path / "store" / manifest_key("models/good")).read_bytes()
+    forged = tmp_path / "store" / manifest_key("models/champion")
+    forged.parent.mkdir(parents=True)
+    forged.write_bytes(good)
+    with pytest.raises(IntegrityError, match="is that of 'models/good', not of the artifact"):
+        store.pull("models/champion", tmp_path / "dst")
+    assert store.verify()["models/champion"][0].startswith("models/champion: the stored manifest")
+
+
+def test_a_local_manifest_may_not_list_a_path_outside_its_artifact(tmp_path: Path) -> None:
+    from selfsup.store import read_manifest
+
+    src = make_artifact(tmp_path / "src", {"a.bin": b"a"})
+    manifest = json.loads((src / "manifest.json").read_text())
+    for bad in ("../../etc/os-release", "/etc/os-release", "sub/../../x", "a\\..\\b"):
+        manifest["files"] = {bad: sha256_file(src / "a.bin")}
+        (src / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(IntegrityError, match="unsafe path"):
+            read_manifest(src)
+        with pytest.raises(IntegrityError, match="unsafe path"):
+            read_manifest(src, verify=False)

@@ -23,11 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from selfsup.errors import IntegrityError
+from selfsup.errors import IntegrityError, StoreError
 from selfsup.observe.progress import ByteProgress
 from selfsup.store.atomic import atomic_directory, sha256_file
 from selfsup.store.backend import ObjectBackend, check_key
-from selfsup.store.manifest import MANIFEST_NAME, read_manifest
+from selfsup.store.manifest import MANIFEST_NAME, read_manifest, safe_relative
 
 log = logging.getLogger("selfsup.store")
 
@@ -44,14 +44,6 @@ def blob_key(sha256: str) -> str:
 
 def manifest_key(name: str) -> str:
     return f"{ARTIFACTS}/{check_key(name)}/{MANIFEST_NAME}"
-
-
-def _safe_relative(rel: str) -> str:
-    """A manifest's file name, refused if it could escape the target directory."""
-    parts = rel.split("/")
-    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in rel:
-        raise IntegrityError(f"manifest lists an unsafe path {rel!r}")
-    return rel
 
 
 class ArtifactStore:
@@ -77,14 +69,19 @@ class ArtifactStore:
         files: dict[str, str] = manifest["files"]
         first_path: dict[str, Path] = {}
         for rel, sha in sorted(files.items()):
-            if not (local / _safe_relative(rel)).is_file():
+            if not (local / safe_relative(rel)).is_file():
                 raise IntegrityError(f"{local / rel} is listed in the manifest but missing")
             blob_key(sha)  # a valid digest, or IntegrityError
             first_path.setdefault(sha, local / rel)
         with ThreadPoolExecutor(self.workers) as pool, ThreadPoolExecutor(self.workers) as hashing:
             hashes = {rel: hashing.submit(sha256_file, local / rel) for rel in files}
-            # one existence check per blob, in parallel (10,000 small files: 10,000 HEADs)
-            present = list(pool.map(lambda sha: self.backend.exists(blob_key(sha)), first_path))
+            # One check per blob, in parallel (10,000 small files: 10,000 HEADs): a blob is
+            # skipped only if the store holds this very content (size and digest), so a
+            # corrupt one is uploaded again, and repaired, rather than trusted.
+            present = list(
+                pool.map(lambda sha: self.backend.holds_copy_of(blob_key(sha), first_path[sha]),
+                         first_path)
+            )  # fmt: skip
             missing = [sha for sha, there in zip(first_path, present, strict=True) if not there]
             total = sum(first_path[sha].stat().st_size for sha in missing)
             log.info(
@@ -113,8 +110,10 @@ class ArtifactStore:
                 f"{local / bad[0]} does not match its sha256 in the manifest ({len(bad)} such "
                 "files): nothing was published"
             )
-        self.backend.put_bytes(manifest_key(name), (local / MANIFEST_NAME).read_bytes())
-        return manifest
+        # The stored manifest names its artifact: a manifest copied to another name is refused.
+        stored = {**manifest, "name": name}
+        self.backend.put_bytes(manifest_key(name), json.dumps(stored, indent=2).encode() + b"\n")
+        return stored
 
     # --- read ------------------------------------------------------------------------------
     def exists(self, name: str) -> bool:
@@ -131,8 +130,13 @@ class ArtifactStore:
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"{name}: the stored manifest is not valid ({exc})") from None
         for rel, sha in files.items():
-            _safe_relative(rel)
+            safe_relative(rel)
             blob_key(sha)
+        if manifest.get("name") != name:
+            raise IntegrityError(
+                f"{name}: the stored manifest is that of {manifest.get('name')!r}, not of the "
+                "artifact asked for; refusing it (re-push the artifact)"
+            )
         return manifest
 
     def versions(self, name: str) -> list[str]:
@@ -148,6 +152,39 @@ class ArtifactStore:
             for key in self.backend.list_keys(root)
             if key.endswith(suffix)
         ]
+
+    def verify(self, name: str | None = None) -> dict[str, list[str]]:
+        """Check every artifact (or ``name``): its manifest, and each blob streamed and hashed
+        (a blob shared by artifacts is read once). Returns name → problems (empty: intact)."""
+        names = [name] if name is not None else self.names()
+        manifests: dict[str, dict[str, Any]] = {}
+        report: dict[str, list[str]] = {}
+        for each in names:
+            try:
+                manifests[each] = self.manifest(each)
+            except (IntegrityError, StoreError) as exc:
+                report[each] = [str(exc)]
+        shas = sorted({sha for m in manifests.values() for sha in m["files"].values()})
+        with ThreadPoolExecutor(self.workers) as pool:
+            problems = dict(zip(shas, pool.map(self._blob_problem, shas), strict=True))
+        for each, manifest in manifests.items():
+            report[each] = [
+                f"{rel}: {problems[sha]}"
+                for rel, sha in sorted(manifest["files"].items())
+                if problems[sha]
+            ]
+        return report
+
+    def _blob_problem(self, sha: str) -> str | None:
+        """What is wrong with blob ``sha`` (None: present and intact)."""
+        if not self.backend.exists(blob_key(sha)):
+            return f"blob {sha[:12]}… is missing"
+        digest = hashlib.sha256()
+        for chunk in self.backend.iter_chunks(blob_key(sha)):
+            digest.update(chunk)
+        if digest.hexdigest() != sha:
+            return f"blob {sha[:12]}… is corrupt (its content hashes to {digest.hexdigest()[:12]}…)"
+        return None
 
     def _download(self, sha: str, target: Path, progress: ByteProgress) -> None:
         """Stream one blob into ``target``, hashing on the way; refuse a mismatch."""
@@ -181,7 +218,7 @@ class ArtifactStore:
             ThreadPoolExecutor(self.workers) as pool,
         ):
             jobs = [
-                pool.submit(self._download, sha, tmp / _safe_relative(rel), progress)
+                pool.submit(self._download, sha, tmp / safe_relative(rel), progress)
                 for rel, sha in files.items()
             ]
             for job in jobs:

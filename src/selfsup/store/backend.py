@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from selfsup.errors import StoreError
-from selfsup.store.atomic import atomic_copy_file, atomic_write_bytes
+from selfsup.store.atomic import atomic_copy_file, atomic_write_bytes, sha256_file
 
 _KEY = re.compile(r"^[A-Za-z0-9._=+-]+(/[A-Za-z0-9._=+-]+)*$")
 _CHUNK = 1 << 20
@@ -42,6 +42,12 @@ class ObjectBackend(Protocol):
         ...
 
     def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None: ...
+
+    def holds_copy_of(self, key: str, path: Path) -> bool:
+        """Whether ``key`` exists and holds the content of the local file ``path``: size and a
+        digest the store keeps (S3: the ETag; a folder: the stored file itself). What ``push``
+        checks before it skips an upload, so a corrupt object is replaced, not trusted."""
+        ...
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
@@ -89,6 +95,12 @@ class LocalBackend:
         atomic_copy_file(path, self._path(key))
         if progress is not None:
             progress(Path(path).stat().st_size)
+
+    def holds_copy_of(self, key: str, path: Path) -> bool:
+        stored = self._path(key)
+        if not stored.is_file() or stored.stat().st_size != Path(path).stat().st_size:
+            return False
+        return sha256_file(stored) == sha256_file(path)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         atomic_write_bytes(self._path(key), data)

@@ -28,6 +28,16 @@ def _files(root: Path) -> list[Path]:
     )
 
 
+def safe_relative(rel: str) -> str:
+    """A manifest's file name, refused if it could leave its artifact's directory."""
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in rel:
+        raise IntegrityError(
+            f"manifest lists an unsafe path {rel!r}: it must stay inside the artifact"
+        )
+    return rel
+
+
 def write_manifest(root: Path, kind: str, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """Checksum every file under ``root`` and write ``root/manifest.json`` (atomically, last).
 
@@ -66,6 +76,8 @@ def read_manifest(root: Path, kind: str | None = None, verify: bool = True) -> d
     manifest: dict[str, Any] = json.loads(path.read_text())
     if kind is not None and manifest.get("kind") != kind:
         raise IntegrityError(f"{root} holds a {manifest.get('kind')!r}, expected a {kind!r}")
+    for rel in manifest.get("files", {}):
+        safe_relative(rel)  # a listed ../../etc/os-release is never read, hashed or accepted
     if verify:
         for rel, expected in manifest["files"].items():
             file = root / rel

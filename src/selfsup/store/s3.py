@@ -82,6 +82,21 @@ class S3Settings:
         return cls(endpoint, access, secret, env.get("AWS_DEFAULT_REGION") or None)
 
 
+def upload_etag(path: Path, multipart: bool) -> str:
+    """The ETag S3 gives ``path`` uploaded by :meth:`S3Backend.put_file`: the MD5 of the file, or
+    for a multipart upload (``PART_SIZE`` parts) the MD5 of the parts' MD5s and ``-<parts>``."""
+    import hashlib
+
+    whole, parts = hashlib.md5(usedforsecurity=False), []
+    with open(path, "rb") as handle:
+        for part in iter(lambda: handle.read(PART_SIZE), b""):
+            whole.update(part)
+            parts.append(hashlib.md5(part, usedforsecurity=False).digest())
+    if not multipart:
+        return whole.hexdigest()
+    return hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest() + f"-{len(parts)}"
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, S3Error):
         return exc.code in _TRANSIENT_CODES
@@ -179,6 +194,26 @@ class S3Backend:
             return True
 
         return self._call(f"stat s3://{self.bucket}/{name}", stat)
+
+    def holds_copy_of(self, key: str, path: Path) -> bool:
+        """Size and ETag against ``path``: the ETag is the MD5 the server computed of what it
+        stored (of each part, for a multipart upload), so an object overwritten or damaged
+        since does not pass for the file."""
+        name = self._key(key)
+
+        def stat() -> tuple[int, str] | None:
+            try:
+                found = self.client.stat_object(self.bucket, name)
+            except S3Error as exc:
+                if exc.code in _MISSING_CODES:
+                    return None
+                raise
+            return int(found.size or 0), str(found.etag or "").strip('"')
+
+        found = self._call(f"stat s3://{self.bucket}/{name}", stat)
+        if found is None or found[0] != Path(path).stat().st_size:
+            return False
+        return found[1] == upload_etag(Path(path), found[1].count("-") > 0)
 
     def size(self, key: str) -> int:
         name = self._key(key)
