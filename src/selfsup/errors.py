@@ -24,3 +24,7 @@ class IntegrityError(SelfsupError):
 
 class StoreError(SelfsupError):
     """An artifact store that cannot be reached, refuses the credentials, or lacks an object."""
+
+
+class OutputError(SelfsupError):
+    """An output path that must not be replaced (a user's folder, the current directory)."""

@@ -108,3 +108,38 @@ def test_store_verify_lists_the_broken_artifacts_and_exits_2(tmp_path: Path) -> 
     assert lines[2].startswith("error: 1 of 2 artifacts are broken (b); push each again")
     only = runner.invoke(app, ["store", "verify", "a", "--store", str(store)])
     assert (only.exit_code, only.output) == (0, "ok a\n")
+
+
+def test_out_dot_and_a_users_folder_are_refused_in_one_line_and_left_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfsup.store import write_manifest
+
+    params = _tiny_params(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "notes.txt").write_text("mine")
+    monkeypatch.chdir(work)
+    result = runner.invoke(app, ["data", "prepare", "--params", str(params), "--out", "."])
+    assert result.exit_code == 2
+    assert (
+        result.output.strip() == "error: output '.' must name a directory of its own, not this one"
+    )
+    assert [p.name for p in work.iterdir()] == ["notes.txt"]  # no .tmp or .old left behind
+
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "w.bin").write_bytes(b"w")
+    write_manifest(tmp_path / "art", "test", {})
+    store = str(tmp_path / "store")
+    assert (
+        runner.invoke(
+            app, ["store", "push", str(tmp_path / "art"), "a", "--store", store]
+        ).exit_code
+        == 0
+    )
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(b"precious")
+    pulled = runner.invoke(app, ["store", "pull", "a", str(photos), "--store", store])
+    assert pulled.exit_code == 2 and "is not a selfsup artifact (no manifest.json)" in pulled.output
+    assert [p.name for p in photos.iterdir()] == ["cat.jpg"]

@@ -79,8 +79,10 @@ def test_resume_never_continues_a_run_of_other_params(tiny_dataset: Path, tmp_pa
     assert len(metrics["loss_per_epoch"]) == 3  # started afresh: three epochs run here
     fresh = pretrain.run(tiny_dataset, params=PARAMS, out=tmp_path / "fresh")
     assert metrics["loss_per_epoch"] == fresh["loss_per_epoch"]
-    keys = [p.name for p in (tmp_path / "m.ckpt").iterdir()]
-    assert keys == [pretrain.run_key(PARAMS, read_manifest(tiny_dataset)["content_hash"])]
+    # Both runs' checkpoints stay: a finished run never deletes another run key's.
+    keys = sorted(p.name for p in (tmp_path / "m.ckpt").iterdir())
+    data = read_manifest(tiny_dataset)["content_hash"]
+    assert keys == sorted(pretrain.run_key(p, data) for p in (short, PARAMS))
 
 
 def test_batch_larger_than_data_is_a_clear_error(tiny_dataset: Path, tmp_path: Path) -> None:

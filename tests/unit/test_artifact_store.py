@@ -85,12 +85,11 @@ def test_a_corrupt_blob_is_refused_and_the_target_kept(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path / "store")
     store = ArtifactStore(backend)
     store.push(src, "m")
-    (tmp_path / "dst").mkdir()
-    (tmp_path / "dst/old.txt").write_text("previous")
+    make_artifact(tmp_path / "dst", {"old.txt": b"previous"})  # an earlier artifact
     backend.put_bytes(blob_key(sha256_file(src / "a.bin")), b"A" * 1000)
     with pytest.raises(IntegrityError, match="corrupt"):
         store.pull("m", tmp_path / "dst")
-    assert [p.name for p in (tmp_path / "dst").iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == ["manifest.json", "old.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dst", "src", "store"]
 
 

@@ -155,9 +155,9 @@ def _pretrain(rank: int, port: int, data: str, out: str, die_after_first: bool) 
         writes.append("checkpoint")
         return real_save(directory, state)
 
-    def directory(path: Path) -> Any:
+    def directory(path: Path, kind: str | None = None) -> Any:
         writes.append("model")
-        return real_directory(path)
+        return real_directory(path, kind)
 
     def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
         results.append(real_run(*args, **kwargs))

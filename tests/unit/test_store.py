@@ -15,6 +15,7 @@ def test_failed_directory_write_leaves_previous_content(tmp_path: Path) -> None:
     final = tmp_path / "artifact"
     with atomic_directory(final) as tmp:
         (tmp / "a.txt").write_text("first")
+        write_manifest(tmp, "test", {})
     with pytest.raises(RuntimeError), atomic_directory(final) as tmp:
         (tmp / "a.txt").write_text("second, half done")
         raise RuntimeError("killed")
@@ -27,7 +28,60 @@ def test_directory_replaced_on_success(tmp_path: Path) -> None:
     for content in ("one", "two"):
         with atomic_directory(final) as tmp:
             (tmp / "a.txt").write_text(content)
+            write_manifest(tmp, "test", {})
     assert (final / "a.txt").read_text() == "two"
+
+
+def test_an_output_that_is_not_an_artifact_of_its_kind_is_never_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's folder given as --out, --out ., a file, or another kind of artifact: one
+    OutputError before anything is moved, and the contents are untouched."""
+    from selfsup.errors import OutputError
+    from selfsup.store.atomic import check_replaceable
+
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(OutputError, match="is not a selfsup artifact"), atomic_directory(mine):
+        pytest.fail("the block must not run")
+    assert [p.name for p in mine.iterdir()] == ["holiday.jpg"]
+    monkeypatch.chdir(mine)
+    for here in (Path("."), Path(".."), mine):
+        with pytest.raises(OutputError, match="must name a directory of its own"):
+            check_replaceable(here)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="is not a directory"):
+        check_replaceable(tmp_path / "file")
+    model = tmp_path / "model"
+    with atomic_directory(model, "encoder") as tmp:
+        write_manifest(tmp, "encoder", {})
+    with pytest.raises(OutputError, match="holds a 'encoder' artifact, not a 'dataset'"):
+        check_replaceable(model, "dataset")
+    with atomic_directory(model, "encoder") as tmp:  # the same kind: replaced
+        write_manifest(tmp, "encoder", {"again": True})
+    assert read_manifest(model)["params"] == {"again": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "model", "photos"]
+
+
+def test_temporaries_of_killed_writers_are_cleaned_and_a_live_ones_kept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = tmp_path / f".out.{int(dead.stdout)}.abc123.tmp"
+    gone.mkdir()
+    (gone / "half.bin").write_bytes(b"half")
+    (tmp_path / f".out.{int(dead.stdout)}.def456.old").mkdir()
+    live = tmp_path / f".out.{os.getppid()}.xyz.tmp"  # a running process's
+    live.mkdir()
+    other = tmp_path / ".other.1.x.tmp"  # another output's
+    other.mkdir()
+    with atomic_directory(tmp_path / "out") as tmp:
+        write_manifest(tmp, "test", {})
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([live.name, other.name, "out"])
 
 
 def test_atomic_json_round_trip(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.config import DataParams
-from selfsup.data.shards import write_dataset
+from selfsup.data.shards import DATASET_KIND, write_dataset
 from selfsup.data.sources import SourceData, load_source
 from selfsup.store import atomic_directory, sha256_file
 
@@ -42,7 +42,7 @@ def run(*, params: DataParams, out: Path) -> dict[str, Any]:
     start = time.perf_counter()
     data = load_source(params)
     fields = manifest_fields(data)
-    with atomic_directory(Path(out)) as tmp:
+    with atomic_directory(Path(out), DATASET_KIND) as tmp:
         write_dataset(
             tmp,
             data.splits,

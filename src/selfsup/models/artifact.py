@@ -51,7 +51,7 @@ def write_model(
         )
     ]
     summary = ("final_loss", "wall_seconds", "epochs", "train_images")
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, MODEL_KIND) as tmp:
         atomic_write_json(tmp / "metrics.json", metrics)
         (tmp / "loss.csv").write_text("\n".join(rows) + "\n")
         save_encoder(tmp, encoder, params, metrics={k: metrics[k] for k in summary}, **lineage)

@@ -213,7 +213,7 @@ class ArtifactStore:
         files: dict[str, str] = manifest["files"]
         sizes = {sha: self.backend.size(blob_key(sha)) for sha in set(files.values())}
         with (
-            atomic_directory(Path(dest)) as tmp,
+            atomic_directory(Path(dest), manifest.get("kind")) as tmp,
             ByteProgress(sum(sizes[s] for s in files.values()), f"download {name}") as progress,
             ThreadPoolExecutor(self.workers) as pool,
         ):

@@ -76,26 +76,101 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
+MANIFEST = "manifest.json"  # selfsup.store.manifest.MANIFEST_NAME (that module imports this one)
+
+
+def check_replaceable(final: Path, kind: str | None = None) -> None:
+    """Refuse to replace ``final`` unless it is absent, an empty directory, or a selfsup artifact
+    (it has a manifest) — of ``kind`` when given. A user's folder given as ``--out`` by mistake,
+    or ``--out .``, is an error before anything is moved or deleted."""
+    import json
+
+    from selfsup.errors import OutputError
+
+    final = Path(final)
+    if final.name in ("", ".", "..") or final.resolve() in (Path.cwd(), Path.home(), Path("/")):
+        raise OutputError(f"output {str(final)!r} must name a directory of its own, not this one")
+    if not final.exists() and not final.is_symlink():
+        return
+    if not final.is_dir() or final.is_symlink():
+        raise OutputError(f"output {final} exists and is not a directory: refusing to replace it")
+    if not any(final.iterdir()):
+        return
+    manifest = final / MANIFEST
+    if not manifest.is_file():
+        raise OutputError(
+            f"output {final} exists and is not a selfsup artifact (no {MANIFEST}): refusing to "
+            "replace it; choose another output or remove it yourself"
+        )
+    if kind is not None:
+        try:
+            found = json.loads(manifest.read_text()).get("kind")
+        except (ValueError, OSError, AttributeError):
+            found = None
+        if found != kind:
+            raise OutputError(
+                f"output {final} holds a {found!r} artifact, not a {kind!r}: refusing to replace "
+                "it; choose another output"
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temporaries(final: Path) -> list[Path]:
+    """Remove the temporary siblings of ``final`` left by killed writers (their process is gone:
+    the pid is in the name); a live writer's are kept. Returns what was removed."""
+    final = Path(final)
+    removed: list[Path] = []
+    if not final.parent.is_dir():
+        return removed
+    for entry in final.parent.glob(f".{final.name}.*"):
+        parts = entry.name[len(final.name) + 2 :].split(".")
+        if len(parts) < 2 or not parts[0].isdigit() or parts[-1] not in ("tmp", "old"):
+            continue
+        if not _alive(int(parts[0])):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
+def atomic_directory(final: Path, kind: str | None = None) -> Iterator[Path]:
     """Yield a fresh temporary directory that replaces ``final`` only if the block succeeds.
 
     On an exception the temporary directory is removed and ``final`` is left as it was. An
-    existing ``final`` is replaced (moved aside first, then deleted), so a re-run of a stage
-    overwrites its output without a window in which nothing or something half-written is there.
+    existing ``final`` is replaced (moved aside first, then deleted) only when
+    :func:`check_replaceable` allows it — checked before the block and again before the swap —
+    so a re-run of a stage overwrites its output without a window in which nothing or something
+    half-written is there, and never deletes what is not an artifact. Temporaries of killed
+    writers are cleaned first.
     """
     final = Path(final)
+    check_replaceable(final, kind)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    clean_stale_temporaries(final)
+    prefix = f".{final.name}.{os.getpid()}."
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=final.parent))
     _publishable(tmp, 0o777)
     try:
         yield tmp
+        check_replaceable(final, kind)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old: Path | None = None
     if final.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        old = Path(tempfile.mkdtemp(prefix=prefix, suffix=".old", dir=final.parent))
         os.replace(final, old / "previous")
     os.replace(tmp, final)
     if old is not None:

@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,8 +232,7 @@ def _run(
         return metrics
     encoder = training.model.state["encoder"]
     write_model(out, encoder, params, metrics, **method.lineage)  # type: ignore[arg-type]
-    for stale in root.iterdir():  # checkpoints of other params/data can never be resumed
-        if stale != checkpoint and stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
+    # Checkpoints of other run keys stay: another run (other params or data) sharing this
+    # --checkpoints folder may still be going, or resume later.
     distributed.barrier()
     return metrics

@@ -22,7 +22,7 @@ from selfsup.errors import ConfigError
 from selfsup.models.artifact import load_encoder, save_encoder
 from selfsup.models.embed import embed
 from selfsup.models.encoders import Encoder
-from selfsup.store import atomic_directory, atomic_write_json
+from selfsup.store import atomic_directory, atomic_write_json, write_manifest
 from selfsup.train.accel import resolve_device
 from selfsup.unlearn import audit, baselines
 from selfsup.unlearn.head import finetune_head, load_head, save_head
@@ -31,6 +31,9 @@ from selfsup.unlearn.laf import laf_unlearn
 from selfsup.unlearn.request import ids_digest, request_record, write_request
 
 log = logging.getLogger("selfsup.unlearn")
+
+# The kind of unlearn's output directory: the served deletion request (encoder, head, record).
+REQUEST_KIND = "unlearn-request"
 
 GAP_KEYS = ("acc_forget", "acc_remaining", "acc_test_remaining", "attack_forget_member_rate")
 
@@ -214,7 +217,7 @@ def run(
         "ids_sha256": ids_digest(ids),
     }
     before = {"encoder": model_manifest["content_hash"], "head": head_version}
-    with atomic_directory(Path(out)) as tmp:
+    with atomic_directory(Path(out), REQUEST_KIND) as tmp:
         assert isinstance(unlearned, Encoder)
         encoder_manifest = save_encoder(
             tmp / "encoder",
@@ -243,4 +246,6 @@ def run(
             ),
         )
         atomic_write_json(tmp / "metrics.json", metrics)
+        # Last: the whole served request is one artifact (a re-run may replace it, checksums).
+        write_manifest(tmp, REQUEST_KIND, params.model_dump(), method=method)
     return metrics
