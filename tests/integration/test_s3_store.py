@@ -147,3 +147,52 @@ def test_a_missing_bucket_or_object_is_a_clear_error(
         ArtifactStore(S3Backend(bucket, "", s3_settings)).pull("models/none", tmp_path / "d")
     with pytest.raises(StoreError, match="not found"):
         ArtifactStore(S3Backend("no-such-bucket-x", "", s3_settings)).pull("m", tmp_path / "d")
+
+
+def test_a_killed_multipart_upload_is_resumed_not_resent_and_left_nothing(
+    s3_settings: S3Settings, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    big = os.urandom(PART_SIZE * 3 + 999)  # 4 parts
+    src = make_artifact(tmp_path / "src", {"big.bin": big})
+    backend = S3Backend(bucket, "", s3_settings)
+    real_upload_part = backend.client._upload_part
+    sent: list[int] = []
+
+    def dies_after_two(*args: object) -> str:
+        if len(sent) == 2:
+            raise BaseException("SIGKILL")
+        sent.append(int(args[-1]))  # type: ignore[call-overload]
+        return str(real_upload_part(*args))  # type: ignore[arg-type]
+
+    backend.client._upload_part = dies_after_two  # type: ignore[method-assign]
+    store = ArtifactStore(backend, workers=1)
+    with pytest.raises(BaseException, match="SIGKILL"):
+        store.push(src, "models/big")
+    pending = backend.client._list_multipart_uploads(bucket).uploads
+    assert len(pending) == 1 and len(sent) == 2  # the killed upload's parts are still there
+
+    resumed = S3Backend(bucket, "", s3_settings)
+    real = resumed.client._upload_part
+    again: list[int] = []
+
+    def counting(*args: object) -> str:
+        again.append(int(args[-1]))  # type: ignore[call-overload]
+        return str(real(*args))  # type: ignore[arg-type]
+
+    resumed.client._upload_part = counting  # type: ignore[method-assign]
+    caplog.set_level("INFO", logger="selfsup.store")
+    ArtifactStore(resumed).push(src, "models/big")
+    assert sorted(again) == sorted({1, 2, 3, 4} - set(sent))  # only the missing parts
+    assert "resumed: 2 of 4 parts were already there" in caplog.text
+    assert backend.client._list_multipart_uploads(bucket).uploads == []
+    ArtifactStore(resumed).pull("models/big", tmp_path / "dst")  # every sha256 checked
+    assert (tmp_path / "dst/big.bin").read_bytes() == big
+
+
+def test_new_buckets_abort_unfinished_uploads_after_a_day(
+    s3_settings: S3Settings, bucket: str
+) -> None:
+    """What nobody resumes the server aborts: the lifecycle rule RGW stores for the bucket."""
+    (rule,) = S3Backend(bucket, "", s3_settings).client.get_bucket_lifecycle(bucket).rules
+    assert rule.rule_id == "abort-unfinished-uploads"
+    assert rule.abort_incomplete_multipart_upload.days_after_initiation == 1

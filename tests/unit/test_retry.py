@@ -176,3 +176,43 @@ def test_a_download_broken_midway_resumes_from_the_last_byte() -> None:
     assert _BreakingS3.requests[0] is None
     resumed_at = int(str(_BreakingS3.requests[1]).removeprefix("bytes=").rstrip("-"))
     assert 0 < resumed_at <= len(_BreakingS3.payload) // 2
+
+
+def test_a_silent_endpoint_fails_in_under_30_s_with_the_default_settings() -> None:
+    """An endpoint that accepts connections and never answers (a hung proxy): the default read
+    timeout and retry policy end it in one StoreError well under 30 s, not minutes."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_and_hold() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept_and_hold, daemon=True)
+    thread.start()
+    try:
+        backend = S3Backend("bucket", "", _settings(sock.getsockname()[1]))
+        start = time.monotonic()
+        with pytest.raises(StoreError, match=r"failed 4 times \(is it up and reachable\?\)"):
+            backend.exists("a/b")
+        elapsed = time.monotonic() - start
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()
+    assert len(held) == 4 and elapsed < 30
+
+
+@pytest.mark.parametrize("bucket", ["Bad_Bucket", "ab", "x" * 64, "-lead", "a..b"])
+def test_an_invalid_bucket_name_is_one_store_error(bucket: str) -> None:
+    with pytest.raises(StoreError, match=rf"s3://{bucket}: not a valid bucket name"):
+        S3Backend(bucket, "", _settings(1))

@@ -13,18 +13,21 @@ what to fix (credentials, endpoint, missing object).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error, ServerError
+from minio.helpers import check_bucket_name
 
 from selfsup.errors import StoreError
 from selfsup.store.backend import Progress, check_key
@@ -43,9 +46,33 @@ SECRET_KEY_ENV = "AWS_SECRET_ACCESS_KEY"
 PART_SIZE = 8 << 20
 PARALLEL_PARTS = 8
 _CHUNK = 1 << 20
+# A silent endpoint (accepts, never answers) fails within the retry policy's attempts of this
+# read timeout plus backoff: 4 × 6 s + 1.75 s, under 30 s. Reads of a working server's replies
+# and of each streamed chunk take far less.
+READ_TIMEOUT_S = 6.0
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken"}
 _MISSING_CODES = {"NoSuchKey", "NoSuchVersion", "NoSuchBucket", "NoSuchObject"}
-_TRANSIENT_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
+# NoSuchUpload: another writer of the same blob completed or aborted the multipart upload this
+# one was resuming; the retry starts again (the content is the same, named by its sha256).
+_TRANSIENT_CODES = {
+    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "NoSuchUpload",
+}  # fmt: skip
+
+
+def _abort_unfinished_uploads() -> Any:
+    from minio.commonconfig import ENABLED, Filter
+    from minio.lifecycleconfig import AbortIncompleteMultipartUpload, LifecycleConfig, Rule
+
+    rule = Rule(
+        ENABLED,
+        rule_filter=Filter(prefix=""),
+        rule_id="abort-unfinished-uploads",
+        abort_incomplete_multipart_upload=AbortIncompleteMultipartUpload(1),
+    )
+    return LifecycleConfig([rule])
+
+
+ABORT_UNFINISHED_UPLOADS = _abort_unfinished_uploads()
 
 
 @dataclass(frozen=True)
@@ -85,8 +112,6 @@ class S3Settings:
 def upload_etag(path: Path, multipart: bool) -> str:
     """The ETag S3 gives ``path`` uploaded by :meth:`S3Backend.put_file`: the MD5 of the file, or
     for a multipart upload (``PART_SIZE`` parts) the MD5 of the parts' MD5s and ``-<parts>``."""
-    import hashlib
-
     whole, parts = hashlib.md5(usedforsecurity=False), []
     with open(path, "rb") as handle:
         for part in iter(lambda: handle.read(PART_SIZE), b""):
@@ -120,13 +145,20 @@ class S3Backend:
         prefix: str,
         settings: S3Settings,
         policy: RetryPolicy | None = None,
-        timeout_s: float = 60.0,
+        timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         url = urlsplit(
             settings.endpoint if "://" in settings.endpoint else "http://" + settings.endpoint
         )
         if url.scheme not in ("http", "https") or not url.netloc:
             raise StoreError(f"S3 endpoint {settings.endpoint!r} is not http(s)://host:port")
+        try:
+            check_bucket_name(bucket, strict=True)
+        except ValueError as exc:
+            raise StoreError(
+                f"s3://{bucket}: not a valid bucket name ({exc}); use 3-63 lowercase letters, "
+                "digits, '.' and '-'"
+            ) from None
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.settings = settings
         self.policy = policy or RetryPolicy()
@@ -176,6 +208,8 @@ class S3Backend:
         def make() -> None:
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket)
+                # The server aborts a multipart upload nobody finished or resumed in a day.
+                self.client.set_bucket_lifecycle(self.bucket, ABORT_UNFINISHED_UPLOADS)
             if versioning:
                 self.client.set_bucket_versioning(self.bucket, VersioningConfig(ENABLED))
 
@@ -223,21 +257,68 @@ class S3Backend:
         return int(stat.size or 0)
 
     def put_file(self, key: str, path: Path, progress: Progress | None = None) -> None:
+        """Upload ``path``; above ``PART_SIZE`` as a multipart upload that a retry resumes."""
         name = self._key(key)
         size = Path(path).stat().st_size
-
-        def put() -> None:
-            self.client.fput_object(
-                self.bucket,
-                name,
-                str(path),
-                part_size=PART_SIZE,
-                num_parallel_uploads=PARALLEL_PARTS,
+        if size <= PART_SIZE:
+            self._call(
+                f"upload {path} to s3://{self.bucket}/{name}",
+                lambda: self.client.fput_object(self.bucket, name, str(path)),
             )
-
-        self._call(f"upload {path} to s3://{self.bucket}/{name}", put)
+        else:
+            self._call(
+                f"upload {path} to s3://{self.bucket}/{name}",
+                lambda: self._put_multipart(name, Path(path)),
+            )
         if progress is not None:
             progress(size)
+
+    def _put_multipart(self, name: str, path: Path) -> None:
+        """A multipart upload of ``path`` to ``name`` that resumes an unfinished one.
+
+        A killed upload leaves its parts in the bucket; the next attempt (a retry, or a new
+        ``push`` after a SIGKILL) finds that upload, keeps every part whose ETag is the MD5 of
+        the local part, sends only the others and completes it; other unfinished uploads of the
+        key are aborted. minio-py offers these S3 calls only as underscore methods (pinned in
+        pyproject.toml); the bucket's lifecycle rule (:meth:`ensure_bucket`) aborts uploads
+        nobody resumes.
+        """
+        from minio.datatypes import Part
+
+        client = self.client
+        pending = [
+            u.upload_id
+            for u in client._list_multipart_uploads(self.bucket, prefix=name).uploads
+            if u.object_name == name and u.upload_id
+        ]
+        upload_id = (
+            pending[0] if pending else client._create_multipart_upload(self.bucket, name, {})
+        )
+        for stale in pending[1:]:
+            client._abort_multipart_upload(self.bucket, name, stale)
+        done = {
+            part.part_number: part.etag.strip('"')
+            for part in client._list_parts(self.bucket, name, upload_id).parts
+        } if pending else {}  # fmt: skip
+        count = -(-path.stat().st_size // PART_SIZE)
+
+        def send(number: int) -> tuple[Part, bool]:
+            """Part ``number`` (1-based): kept if already there, else uploaded."""
+            with open(path, "rb") as handle:
+                data = os.pread(handle.fileno(), PART_SIZE, (number - 1) * PART_SIZE)
+            digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            if done.get(number) == digest:
+                return Part(number, digest), True
+            etag = client._upload_part(self.bucket, name, data, None, upload_id, number)
+            return Part(number, etag), False
+
+        with ThreadPoolExecutor(PARALLEL_PARTS) as pool:
+            sent = list(pool.map(send, range(1, count + 1)))
+        client._complete_multipart_upload(self.bucket, name, upload_id, [p for p, _ in sent])
+        resumed = sum(kept for _, kept in sent)
+        if resumed:
+            log.info("upload of %s resumed: %d of %d parts were already there", name, resumed,
+                     count)  # fmt: skip
 
     def put_bytes(self, key: str, data: bytes) -> None:
         import io
