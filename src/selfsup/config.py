@@ -62,6 +62,16 @@ class DataParams(_Strict):
     on_corrupt: Literal["fail", "skip"] = Field(
         "fail", description="an unreadable image fails the stage, or is skipped and counted"
     )
+    # Untrusted input read into memory is bounded, checked from headers before it is read.
+    max_image_bytes: int = Field(
+        64 << 20, ge=1, description="largest image file or archive member read, in bytes"
+    )
+    max_archive_bytes: int = Field(
+        16 << 30, ge=1, description="most image bytes one archive may hold (read into memory)"
+    )
+    max_image_pixels: int = Field(
+        50_000_000, ge=1, description="largest image decoded, width × height"
+    )
     shard_size: int = Field(10_000, ge=1)
     seed: Seed = 0
 

@@ -134,3 +134,78 @@ def test_images_under_two_prefixes(tmp_path: Path) -> None:
     path = write_tar(tmp_path / "a.tar.gz", [*GOOD, regular("other/train/cat/1.jpg")])
     with pytest.raises(DataError, match="2 different top-level folders"):
         read_archive(path)
+
+
+def _huge_member_archive(path: Path, size: int) -> Path:
+    """A .tar.gz whose one image member declares ``size`` bytes of zeros (compresses to ~KB)."""
+
+    class Zeros(io.RawIOBase):
+        def __init__(self, n: int) -> None:
+            self.left = n
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+            n = min(len(buffer), self.left)
+            buffer[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for split in ("train", "test"):
+            info = tarfile.TarInfo(f"{split}/cat/0.jpg")
+            info.size = size
+            tar.addfile(info, io.BufferedReader(Zeros(size)))
+    return path
+
+
+def test_an_oversized_member_is_refused_from_its_header_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """The reported 4 GiB-in-4 MB bomb, scaled down: refused by its declared size, so memory
+    stays flat; the default limit (64 MiB) refuses the real one the same way."""
+    path = _huge_member_archive(tmp_path / "bomb.tar.gz", 3 << 20)
+    assert path.stat().st_size < 64 << 10
+    with pytest.raises(DataError, match=r"member 'train/cat/0\.jpg' is 3,145,728 bytes, over "
+                                         r"data\.max_image_bytes=1,048,576"):  # fmt: skip
+        read_archive(path, max_member_bytes=1 << 20)
+
+
+def test_images_over_the_archive_total_are_refused(make_archive: ArchiveBuilder) -> None:
+    path = make_archive(train=4, test=2)
+    sizes = sum(len(encode_image(CLASS_COLOURS[0], (32, 32), 0, "JPEG")) for _ in range(3))
+    with pytest.raises(DataError, match=r"its images pass data\.max_archive_bytes=\d"):
+        read_archive(path, max_total_bytes=sizes)
+    assert len(read_archive(path).images["train"]) == 12  # the defaults accept it
+
+
+def test_a_pixel_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from selfsup.data.sources import decode_image_bytes
+
+    buffer = io.BytesIO()
+    Image.new("L", (6000, 5000)).save(buffer, format="PNG")  # 30 MP, ~30 KB
+    assert len(buffer.getvalue()) < 100_000
+    with pytest.raises(DataError, match=r"bomb\.png is 6000×5000 = 30,000,000 pixels, over "
+                                         r"data\.max_image_pixels=1,000,000"):  # fmt: skip
+        decode_image_bytes(buffer.getvalue(), 32, 1_000_000, "bomb.png")
+    small = encode_image(CLASS_COLOURS[1], (40, 30), 1, "JPEG")
+    image = decode_image_bytes(small, 32, 1_000_000, "ok.jpg")
+    assert image is not None and tuple(image.shape) == (3, 32, 32)
+
+
+def test_a_folder_image_over_the_byte_limit_is_refused(tmp_path: Path) -> None:
+    from selfsup.config import DataParams
+    from selfsup.data.sources import load_folder
+
+    for split in ("train", "test"):
+        (tmp_path / split / "cat").mkdir(parents=True)
+        for i in range(2):
+            data = encode_image(CLASS_COLOURS[0], (32, 32), i, "JPEG")
+            (tmp_path / split / "cat" / f"{i}.jpg").write_bytes(data)
+    (tmp_path / "train" / "cat" / "big.jpg").write_bytes(bytes(5000))
+    params = DataParams(source="folder", folder=str(tmp_path), max_image_bytes=4000)
+    with pytest.raises(DataError, match=r"big\.jpg is 5,000 bytes, over data\.max_image_bytes"):
+        load_folder(params)

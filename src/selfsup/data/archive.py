@@ -97,15 +97,26 @@ def _open(path: Path) -> tarfile.TarFile:
         raise DataError(f"{path} is not a readable tar(.gz) archive: {exc}") from None
 
 
-def read_archive(path: Path) -> ArchiveContents:
+# Defaults of DataParams.max_image_bytes / max_archive_bytes.
+MAX_MEMBER_BYTES = 64 << 20
+MAX_ARCHIVE_BYTES = 16 << 30
+
+
+def read_archive(
+    path: Path, max_member_bytes: int = MAX_MEMBER_BYTES, max_total_bytes: int = MAX_ARCHIVE_BYTES
+) -> ArchiveContents:
     """Read every image of a JPEG-folder archive into memory, refusing unsafe archives.
 
     Raises :class:`DataError` for a missing or non-tar file, a truncated archive, any unsafe
-    member (naming it), images under more than one prefix, or a split without images.
+    member (naming it), an image member over ``max_member_bytes`` or images over
+    ``max_total_bytes`` in all (both checked from the member's header, before it is read: a
+    small .tar.gz can hold a huge member), images under more than one prefix, or a split
+    without images.
     """
     path = Path(path).expanduser()
     contents = ArchiveContents(path=path, images={s: [] for s in SPLITS})
     prefixes: dict[tuple[str, ...], str] = {}
+    total = 0
     try:
         with _open(path) as tar:
             for member in tar:
@@ -123,6 +134,16 @@ def read_archive(path: Path) -> ArchiveContents:
                     contents.ignored.append(member.name)
                     continue
                 prefixes.setdefault(parts[:-3], member.name)
+                total += member.size
+                if member.size > max_member_bytes or total > max_total_bytes:
+                    too_big = member.size > max_member_bytes
+                    raise DataError(
+                        f"refusing archive {path}: member {member.name!r} is {member.size:,} "
+                        f"bytes, over data.max_image_bytes={max_member_bytes:,}"
+                        if too_big
+                        else f"refusing archive {path}: its images pass "
+                        f"data.max_archive_bytes={max_total_bytes:,} bytes at {member.name!r}"
+                    )
                 handle = tar.extractfile(member)
                 if handle is None:  # pragma: no cover - isreg() members always have data
                     raise DataError(f"{path}: cannot read member {member.name!r}")
