@@ -204,3 +204,17 @@ def test_every_stage_output_round_trips_through_the_dvc_s3_remote(
     assert "changed" not in status and "deleted" not in status, status
     decision = json.loads((repo / "reports/registry.json").read_text())
     assert decision["action"] == "promote" and "no champion yet" in decision["reason"]
+
+
+def test_the_fixture_pushgateway_keeps_nothing_on_disk(
+    pushgateway_service: PushgatewayService,
+) -> None:
+    """Its own flags, as the running binary reports them: no persistence file (Debian's default
+    would load and rewrite /var/lib/prometheus/pushgateway.data across test runs)."""
+    import urllib.request
+
+    url = f"http://{pushgateway_service.address}/api/v1/status"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        flags = json.loads(response.read())["data"]["flags"]
+    assert flags["persistence.file"] == ""
+    assert flags["web.listen-address"] == pushgateway_service.address
