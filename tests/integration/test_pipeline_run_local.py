@@ -89,6 +89,7 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
     from selfsup.config import RegistryParams, profile_params
     from selfsup.pipeline.local import run_local
     from selfsup.registry.register import open_registry
+    from selfsup.registry.registry import model_id
 
     registry = RegistryParams(uri=str(tmp_path / "registry"))
     result = run_local(profile_params("tiny"), tmp_path / "local", "retrain", registry)
@@ -96,7 +97,7 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
     assert decision["action"] == "promote" and decision["promoted"] is True
     manifest = json.loads((result.task_dir("pretrain") / "model/manifest.json").read_text())
     champion = open_registry(registry.uri).resolve("champion")
-    assert decision["model"] == champion == "m-" + manifest["content_hash"][:16]
+    assert decision["model"] == champion == model_id(manifest)
 
     # forget: the champion unlearns two samples; with lenient margins the audit passes.
     lenient = registry.model_copy(update={"max_forget_gap": 1.0, "max_attack_gap": 1.0})
@@ -120,4 +121,4 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
     student = json.loads((cheap.task_dir("pretrain-distilled") / "model/manifest.json").read_text())
     assert student["data"] == distilled["content_hash"]
     assert cheap.metrics["pretrain-distilled"]["method"] == "distilled"
-    assert cheap.metrics["register"]["model"] == "m-" + student["content_hash"][:16]
+    assert cheap.metrics["register"]["model"] == model_id(student)

@@ -1,7 +1,9 @@
-"""Registry over a local store: lineage, aliases, gate decisions, rollback, verified pull."""
+"""Registry over a local store: lineage, aliases, gate decisions, rollback, verified pull, model
+ids from weights + params."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ import torch
 from selfsup.config import PretrainParams, RegistryParams
 from selfsup.models.artifact import load_encoder, save_encoder
 from selfsup.models.encoders import build_encoder
-from selfsup.registry.registry import Registry, RegistryError
+from selfsup.registry.registry import Registry, RegistryError, model_id
+from selfsup.store import sha256_file
 from selfsup.store.artifacts import ArtifactStore
 from selfsup.store.backend import LocalBackend
 
@@ -22,10 +25,22 @@ TINY = PretrainParams(
 )
 
 
-def model_dir(root: Path, seed: int) -> Path:
+def model_dir(
+    root: Path, seed: int, params: PretrainParams = TINY, extra: dict[str, str] | None = None
+) -> Path:
+    """A model directory with weights from ``seed``; ``extra`` files (metrics.json, loss.csv)
+    are written first, so the manifest lists them as a trained model's does."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in (extra or {}).items():
+        (root / name).write_text(text)
     torch.manual_seed(seed)
-    save_encoder(root, build_encoder(TINY), TINY, data="d" * 64)
+    save_encoder(root, build_encoder(params), params, data="d" * 64)
     return root
+
+
+def manifest_of(root: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((root / "manifest.json").read_text())
+    return manifest
 
 
 def evaluation(rankme: float, knn: float) -> dict[str, Any]:
@@ -41,8 +56,13 @@ def test_register_records_lineage_and_makes_a_challenger(
     registry: Registry, tmp_path: Path
 ) -> None:
     record = registry.register(model_dir(tmp_path / "m1", 1), evaluation(5, 0.5), {"code": "abc"})
-    manifest = json.loads((tmp_path / "m1/manifest.json").read_text())
-    assert record["id"] == "m-" + manifest["content_hash"][:16]
+    manifest = manifest_of(tmp_path / "m1")
+    identity = {
+        "params": manifest["params"],
+        "weights": {"encoder.pt": manifest["files"]["encoder.pt"]},
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    assert record["id"] == "m-" + digest[:16]
     lineage = record["lineage"]
     assert lineage["data_content_hash"] == "d" * 64 and lineage["parent"] is None
     assert lineage["params"] == manifest["params"] and lineage["code"] == "abc"
@@ -93,3 +113,32 @@ def test_errors_name_the_problem(registry: Registry, tmp_path: Path) -> None:
     registry.promote(model_id, PARAMS)
     with pytest.raises(RegistryError, match="nothing to roll back"):
         registry.rollback("why")
+
+
+def test_model_id_comes_from_weights_and_params_not_timings(tmp_path: Path) -> None:
+    run1 = {"metrics.json": '{"wall_seconds": 12.5}', "loss.csv": "epoch,loss\n1,0.9\n"}
+    run2 = {"metrics.json": '{"wall_seconds": 13.1}', "loss.csv": "epoch,loss\n1,0.8\n"}
+    a = manifest_of(model_dir(tmp_path / "a", 1, extra=run1))
+    b = manifest_of(model_dir(tmp_path / "b", 1, extra=run2))
+    assert a["files"]["encoder.pt"] == b["files"]["encoder.pt"], "same seed, same weights"
+    assert a["content_hash"] != b["content_hash"], "the manifests differ (timings)"
+    assert model_id(a) == model_id(b)
+    other_weights = manifest_of(model_dir(tmp_path / "c", 2, extra=run1))
+    assert model_id(other_weights) != model_id(a)
+    other_params = TINY.model_copy(update={"epochs": 2})  # same architecture, same weights
+    d = manifest_of(model_dir(tmp_path / "d", 1, params=other_params, extra=run1))
+    assert d["files"]["encoder.pt"] == a["files"]["encoder.pt"]
+    assert model_id(d) != model_id(a)
+    assert sha256_file(tmp_path / "a/encoder.pt") == a["files"]["encoder.pt"]
+
+
+def test_registering_the_same_weights_again_is_the_same_model(
+    registry: Registry, tmp_path: Path
+) -> None:
+    first = registry.register(
+        model_dir(tmp_path / "a", 1, extra={"metrics.json": '{"wall_seconds": 1}'}), {}, {}
+    )
+    again = registry.register(
+        model_dir(tmp_path / "b", 1, extra={"metrics.json": '{"wall_seconds": 2}'}), {}, {}
+    )
+    assert first["id"] == again["id"] and registry.ids() == [first["id"]]

@@ -7,14 +7,17 @@ Layout (beside the store's ``blobs/`` and ``artifacts/``)::
     registry/aliases.json                 {"champion": id, "challenger": id, "history": [ids]}
     registry/decisions/<time>-<id>.json   every promote/keep/rollback with its reason
 
-A model id is ``m-`` + the first 16 hex digits of the model's content hash, so registering the
-same weights twice is the same model. ``history`` is the champion stack: ``rollback`` pops it.
+A model id is ``m-`` + 16 hex digits of the sha256 of its weights files' sha256s and its params
+(:func:`model_id`): registering the same weights trained with the same params is the same model,
+whatever the timings in ``metrics.json`` or ``loss.csv``. ``history`` is the champion stack:
+``rollback`` pops it.
 The registry assumes one writer at a time (a pipeline run); it does not lock.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,8 @@ from selfsup.store.artifacts import ArtifactStore
 
 ALIASES_KEY = "registry/aliases.json"
 ALIASES = ("champion", "challenger")
+# Files of a model directory that hold its weights (``encoder.pt``; every tensor file is a .pt).
+WEIGHTS_SUFFIXES = (".pt",)
 
 
 class RegistryError(SelfsupError):
@@ -39,6 +44,19 @@ def _now() -> str:
 
 def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+
+
+def model_id(manifest: dict[str, Any]) -> str:
+    """The registry id of the model directory with this manifest: ``m-`` + 16 hex digits of the
+    sha256 over its weights files (name -> sha256) and its params. Not the manifest's
+    ``content_hash``: that covers ``metrics.json`` and ``loss.csv``, which hold timings, so
+    bit-identical weights would get a new id on every run."""
+    files: dict[str, str] = manifest.get("files", {})
+    weights = {name: digest for name, digest in files.items() if name.endswith(WEIGHTS_SUFFIXES)}
+    if not weights:
+        raise RegistryError(f"the model's manifest lists no weights file ({WEIGHTS_SUFFIXES})")
+    identity = {"params": manifest.get("params"), "weights": weights}
+    return "m-" + hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Registry:
@@ -96,12 +114,12 @@ class Registry:
         from selfsup.models.artifact import MODEL_KIND  # imports torch: only when registering
 
         manifest = read_manifest(Path(model_dir), kind=MODEL_KIND)
-        model_id = "m-" + str(manifest["content_hash"])[:16]
-        artifact = f"models/{model_id}"
+        new_id = model_id(manifest)
+        artifact = f"models/{new_id}"
         self.store.push(Path(model_dir), artifact)
         aliases = self.aliases()
         record = {
-            "id": model_id,
+            "id": new_id,
             "artifact": artifact,
             "registered": _now(),
             "metrics": metrics,
@@ -113,8 +131,8 @@ class Registry:
                 **lineage,
             },
         }
-        self.objects.put_bytes(f"registry/models/{model_id}.json", _dumps(record))
-        aliases["challenger"] = model_id
+        self.objects.put_bytes(f"registry/models/{new_id}.json", _dumps(record))
+        aliases["challenger"] = new_id
         self._set_aliases(aliases)
         return record
 
