@@ -1,5 +1,5 @@
 """Registry over a local store: lineage, aliases, gate decisions, rollback, verified pull, model
-ids from weights + params."""
+ids from weights + params, and the decision log under concurrent writers."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Any
 
 import pytest
 import torch
+from fixtures.registry_writers import check_told_the_truth, race, register_models
 
 from selfsup.config import PretrainParams, RegistryParams
 from selfsup.models.artifact import load_encoder, save_encoder
 from selfsup.models.encoders import build_encoder
+from selfsup.registry import registry as registry_module
+from selfsup.registry.log import create_once, slot_key
 from selfsup.registry.registry import Registry, RegistryError, model_id
 from selfsup.store import sha256_file
 from selfsup.store.artifacts import ArtifactStore
@@ -142,3 +145,87 @@ def test_registering_the_same_weights_again_is_the_same_model(
         model_dir(tmp_path / "b", 1, extra={"metrics.json": '{"wall_seconds": 2}'}), {}, {}
     )
     assert first["id"] == again["id"] and registry.ids() == [first["id"]]
+
+
+def test_the_log_holds_every_action_in_order(registry: Registry, tmp_path: Path) -> None:
+    ids = register_models(registry, tmp_path, 3)
+    told = [[registry.promote(ids[0], PARAMS, force="first")]]
+    told[0].append(registry.promote(ids[1], PARAMS, force="second"))
+    told[0].append(registry.promote(ids[1], PARAMS))  # already the champion: keep
+    told[0].append(registry.rollback("bad in production"))
+    told[0].append(registry.record_failure("run-9", "OOMKilled"))
+    figures = check_told_the_truth(registry, told)
+    assert [e["action"] for e in registry.log()] == [
+        *["register"] * 3, "promote", "promote", "keep", "rollback", "failed",
+    ]  # fmt: skip
+    assert figures["decisions_in_log"] == 5 and registry.aliases()["history"] == [ids[0]]
+    assert len(list((tmp_path / "registry").rglob(".*"))) == 0, "no temp file is left"
+
+
+def test_a_slot_is_created_once(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path)
+    assert create_once(backend, slot_key(1), b"first")
+    assert not create_once(backend, slot_key(1), b"second")
+    assert backend.get_bytes(slot_key(1)) == b"first"
+
+
+def test_a_writer_that_loses_its_slot_decides_again_against_the_new_champion(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer promotes a better model between this writer's read and its write: the
+    first try loses the slot, the gate runs again against the new champion and keeps it, and
+    the writer is told that (not the promotion it computed first)."""
+    first = registry.register(model_dir(tmp_path / "m1", 1), evaluation(5, 0.50), {})["id"]
+    promoted = registry.promote(first, PARAMS)
+    good = registry.register(model_dir(tmp_path / "m2", 2), evaluation(6, 0.56), {})["id"]
+    best = registry.register(model_dir(tmp_path / "m3", 3), evaluation(6, 0.60), {})["id"]
+    other = Registry(ArtifactStore(LocalBackend(tmp_path / "registry")))
+    real = registry_module.create_once
+    interloped: list[dict[str, Any]] = []
+
+    def interloper_first(backend: Any, key: str, data: bytes) -> bool:
+        if not interloped:
+            with monkeypatch.context() as inner:
+                inner.setattr(registry_module, "create_once", real)
+                interloped.append(other.promote(best, PARAMS))
+        return real(backend, key, data)
+
+    monkeypatch.setattr(registry_module, "create_once", interloper_first)
+    told = registry.promote(good, PARAMS)
+    assert interloped[0]["action"] == "promote"
+    assert told["action"] == "keep" and told["attempts"] == 2
+    assert told["champion_before"] == best and "knn_top1" in told["reason"]
+    assert registry.aliases()["champion"] == best
+    check_told_the_truth(registry, [[promoted, told], interloped])
+
+
+def test_two_processes_promoting_into_one_folder_lose_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    registry = Registry(ArtifactStore(LocalBackend(root)))
+    ids = register_models(registry, tmp_path / "models", 4)
+    told = race(("local", str(root)), [ids[:2], ids[2:]], 25, tmp_path)
+    figures = check_told_the_truth(registry, told)
+    assert figures["decisions_made"] == figures["decisions_in_log"] == 50
+    assert figures["promotions_in_history"] == 50
+    before = registry.aliases()["history"]
+    back = registry.rollback("follows the full history")
+    assert back["model"] == before[-2] and registry.aliases()["history"] == before[:-1]
+
+
+def test_a_registry_from_before_the_log_is_its_starting_state(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Old registries kept ``aliases.json`` and ``decisions/``: the log starts from them."""
+    ids = register_models(registry, tmp_path, 2)
+    (tmp_path / "registry/registry/log").rename(tmp_path / "log-of-the-registrations")
+    legacy = {"champion": ids[0], "challenger": ids[1], "history": [ids[0]]}
+    objects = registry.objects
+    objects.put_bytes("registry/aliases.json", json.dumps(legacy).encode())
+    old = {"action": "promote", "model": ids[0], "reason": "before the log"}
+    objects.put_bytes("registry/decisions/2024-01-01T000000-x.json", json.dumps(old).encode())
+    assert registry.aliases() == legacy
+    promoted = registry.promote(ids[1], PARAMS, force="after the log")
+    assert promoted["seq"] == 1 and promoted["champion_before"] == ids[0]
+    assert registry.aliases()["history"] == [ids[0], ids[1]]
+    assert registry.decisions() == [old, promoted]
+    assert registry.rollback("back")["model"] == ids[0]
