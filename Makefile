@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_ARGS ?=
 
-.PHONY: run test venv lint typecheck check-archive system-deps bench clean pipelines kustomize-check k8s-docs
+.PHONY: run test venv lint typecheck check-archive system-deps bench clean pipelines kustomize-check k8s-docs image-deps images test-images
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,7 +57,27 @@ typecheck: venv
 	$(BIN)/mypy src/selfsup
 
 test: venv system-deps kustomize-check lint typecheck
-	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile -m "not containers" $(PYTEST_ARGS)
+
+# The images (docker/*.Dockerfile) and the tests that run them. Podman builds (with runc:
+# docker/podman.conf), Debian's Docker daemon runs KFP's DockerRunner; all from Debian packages.
+# An image whose inputs (Dockerfile, lock, src) are unchanged is reused, not rebuilt.
+IMAGE_BINARIES := podman runc mmdebstrap dockerd docker
+IMAGE_PACKAGES := podman runc mmdebstrap docker.io
+image-deps:
+	@missing=""; for b in $(IMAGE_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing $(IMAGE_PACKAGES) (missing:$$missing)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			$(IMAGE_PACKAGES); \
+	fi
+
+images: venv image-deps
+	$(BIN)/python -m selfsup.deploy.images --report build/images.json
+
+test-images: venv system-deps image-deps
+	$(BIN)/pytest -m containers tests/containers $(PYTEST_ARGS)
 
 bench: venv system-deps
 	$(BIN)/python bench/pretrain_throughput.py

@@ -1,8 +1,11 @@
 # selfsup project image, CPU variant: every pipeline task (a KFP lightweight component) runs in it.
 #   make images            (or: docker build -f docker/cpu.Dockerfile --build-arg REVISION=$(git rev-parse HEAD) -t $REGISTRY/selfsup:0.1.0-cpu .)
-# Multi-stage: the build stage resolves the pinned lock (requirements/constraints.txt) into a
-# virtualenv; the runtime stage copies only that venv, runs as a non-root user and has no pip,
-# so nothing can be installed at run time (air-gapped clusters fail on runtime installs anyway).
+# One stage, three layers that change at different rates: the venv with the pinned lock's
+# dependencies (requirements/constraints.txt; ~6 GB with PyPI's CUDA torch, changes with the
+# lock), then the project (changes with src/, a few MB), then the metadata. A code change
+# rebuilds only the small layers. Nothing compiles, so there are no build tools to leave out;
+# pip is removed in the project's layer, so nothing can be installed at run time. Runs as a
+# non-root user.
 #
 # Build arguments (defaults are the public ones):
 #   BASE         the Python 3.11 base, pinned by digest (refresh: docs/kubeflow.md "Images").
@@ -11,48 +14,53 @@
 #                libraries). Empty: PyPI's torch, which is the CUDA build (large).
 #   PIP_EXTRA    more pip arguments, e.g. local wheel indexes mounted into the build.
 #   REVISION     the code revision (git commit) this image is built from.
+#   INPUTS       the hash of what the image is built from (Dockerfile, lock, src): `make images`
+#                reuses an image whose label equals it instead of building again.
 ARG BASE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
-
-FROM ${BASE} AS build
+FROM ${BASE}
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ARG PIP_EXTRA=
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DVC_NO_ANALYTICS=1 \
+    PATH=/opt/venv/bin:$PATH \
+    HOME=/home/selfsup
+# The base's own pip goes (Debian's python3 has none); the user the pods run as.
+RUN groupadd --system --gid 10001 selfsup \
+    && useradd --system --uid 10001 --gid selfsup --create-home --home-dir /home/selfsup selfsup \
+    && if python3 -m pip --version >/dev/null 2>&1; then python3 -m pip uninstall --yes pip; fi \
+    && python3 -m venv /opt/venv
 WORKDIR /src
-RUN python3 -m venv /opt/venv
 COPY requirements/constraints.txt requirements/constraints.txt
-COPY pyproject.toml README.md ./
-COPY src ./src
-# The lock's torch pin is 2.14.1 either way; the CPU index serves it as 2.14.1+cpu, which the
-# `==2.14.1` constraint accepts (a local version label). No cache, no pip left behind.
-RUN /opt/venv/bin/pip install --no-cache-dir --no-compile \
+COPY pyproject.toml ./
+# The dependencies, from the lock (pyproject's list, pinned by constraints.txt). The lock's
+# torch pin is 2.14.1 either way; the CPU index serves it as 2.14.1+cpu, which the `==2.14.1`
+# constraint accepts (a local version label).
+RUN python3 -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/dependencies.txt \
+    && pip install --no-cache-dir --no-compile \
         ${TORCH_INDEX:+--index-url $TORCH_INDEX --extra-index-url https://pypi.org/simple} \
-        ${PIP_EXTRA} -c requirements/constraints.txt . \
-    && /opt/venv/bin/pip uninstall --yes pip \
+        ${PIP_EXTRA} -c requirements/constraints.txt -r /tmp/dependencies.txt \
+    && rm /tmp/dependencies.txt
+COPY README.md ./
+COPY src ./src
+# The project (nothing left to resolve), then pip goes: no installs at run time.
+RUN pip install --no-cache-dir --no-compile --no-deps ${PIP_EXTRA} . \
+    && pip uninstall --yes pip \
     && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
-    && /opt/venv/bin/selfsup --help >/dev/null
-
-FROM ${BASE} AS runtime
+    && selfsup --help >/dev/null
 ARG REVISION=unknown
 ARG VERSION=0.1.0
-LABEL org.opencontainers.image.title="selfsup" \
+ARG INPUTS=unknown
+LABEL io.selfsup.inputs="${INPUTS}" \
+      org.opencontainers.image.title="selfsup" \
       org.opencontainers.image.description="selfsup stages (CPU)" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="https://github.com/selfsup/selfsup" \
       org.opencontainers.image.licenses="Apache-2.0"
-# No pip at run time: the base's own pip goes too (Debian's python3 has none).
-RUN groupadd --system --gid 10001 selfsup \
-    && useradd --system --uid 10001 --gid selfsup --create-home --home-dir /home/selfsup selfsup \
-    && if python3 -m pip --version >/dev/null 2>&1; then python3 -m pip uninstall --yes pip; fi
-COPY --from=build /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    DVC_NO_ANALYTICS=1 \
-    HOME=/home/selfsup \
-    SELFSUP_CODE_REVISION=${REVISION}
+ENV SELFSUP_CODE_REVISION=${REVISION}
 WORKDIR /home/selfsup
 USER 10001:10001
 # A batch image (KFP tasks exit when done): the health check says the code imports.

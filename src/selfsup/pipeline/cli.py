@@ -111,8 +111,15 @@ def run_local(
         typer.Option(help="retrain/forget: the registry to use (default ./registry)"),
     ] = None,
     forget: ForgetFile = None,
+    runner: Annotated[
+        str,
+        typer.Option(
+            help="subprocess (this Python) | docker (each task in its image, as the cluster's "
+            "restricted pods run it; needs a Docker daemon and `make images`)"
+        ),
+    ] = "subprocess",
 ) -> None:
-    """Run the train, retrain or forget DAG offline with kfp.local.SubprocessRunner."""
+    """Run the train, retrain or forget DAG offline with KFP's local runner."""
     from selfsup.config import RegistryParams
     from selfsup.pipeline.local import run_local as run
     from selfsup.store import atomic_write_json
@@ -121,7 +128,7 @@ def run_local(
     config: Params = guard(lambda: load_params(params))
     gate = RegistryParams(uri=registry) if registry else None
     ids = guard(lambda: request_ids(forget)) if forget is not None else None
-    result = guard(lambda: run(config, root, pipeline, gate, ids))
+    result = guard(lambda: run(config, root, pipeline, gate, ids, runner))
     if metrics is not None:
         atomic_write_json(metrics, result.metrics)
     typer.echo(f"local run finished in {result.seconds:.1f} s: {result.run_dir}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,27 +35,60 @@ class LocalRun:
         return self.run_dir / task
 
 
+RUNNERS = ("subprocess", "docker")
+
+
+def docker_runner(image_user: int = 10001) -> Any:
+    """KFP's DockerRunner, its containers run the way the cluster's restricted pods do: the
+    image's non-root user, a read-only root filesystem (a tmpfs /tmp for the task's files), no
+    network, no capabilities, no privilege escalation. ``entrypoint=[""]`` resets the image's
+    ``selfsup`` entrypoint: a pod's ``command`` replaces it, Docker's would only prepend it."""
+    from kfp import local
+
+    return local.DockerRunner(
+        user=f"{image_user}:{image_user}",
+        read_only=True,
+        tmpfs={"/tmp": "rw,size=2g"},
+        network_mode="none",
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        entrypoint=[""],
+        environment={"HOME": "/tmp"},
+    )
+
+
 def run_local(
     params: Params,
     root: Path,
     name: str = "train",
     registry: RegistryParams | None = None,
     forget_ids: list[str] | None = None,
+    runner: str = "subprocess",
 ) -> LocalRun:
     """Run pipeline ``name`` on ``params`` (e.g. the tiny profile) with outputs under ``root``;
-    retrain and forget use ``registry`` (default ``./registry``), forget serves ``forget_ids``."""
+    retrain and forget use ``registry`` (default ``./registry``), forget serves ``forget_ids``.
+
+    ``runner``: ``subprocess`` (this interpreter) or ``docker`` (each task in the image the
+    compiled pipeline names, under :func:`docker_runner`; ``root`` and the registry must then
+    be writable by the image's user)."""
     from kfp import local
+
+    if runner not in RUNNERS:
+        raise PipelineError(f"unknown runner {runner!r}; runners: {', '.join(RUNNERS)}")
 
     spec = pipeline(name)
     if spec.request and not forget_ids:
         raise PipelineError("the forget pipeline needs the deletion request's sample ids")
     gate = registry or RegistryParams()
     arguments = pipeline_arguments(name, params, gate, forget_ids if spec.request else None)
-    dag = build(name, LOCAL_OPTIONS, params, gate)
+    # In containers here every task takes the CPU image: there is no GPU to give the CUDA one.
+    options = LOCAL_OPTIONS if runner == "subprocess" else replace(LOCAL_OPTIONS, gpu=None)
+    dag = build(name, options, params, gate)
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    chosen = local.SubprocessRunner(use_venv=False) if runner == "subprocess" else docker_runner()
+    local.init(runner=chosen, pipeline_root=str(root))
     start = time.perf_counter()
     try:
         dag(**arguments)
