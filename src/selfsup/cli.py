@@ -51,8 +51,18 @@ MetricsOption = Annotated[
 ]
 
 
-def _params(path: Path) -> Params:
-    return guard(lambda: load_params(path))
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        help="override one params value (YAML value), e.g. --set pretrain.epochs=2; repeatable",
+    ),
+]
+
+
+def _params(path: Path, overrides: list[str] | None = None) -> Params:
+    return guard(lambda: load_params(path, overrides or ()))
 
 
 def _write_metrics(path: Path | None, metrics: dict[str, Any]) -> None:
@@ -67,8 +77,26 @@ def _observed(stage: str) -> Iterator[StageRun]:
         yield run
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from selfsup import __version__
+
+        typer.echo(f"selfsup {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="debug logging (default: info)")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version, exit"
+        ),
+    ] = False,
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -80,12 +108,13 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 def data_prepare(
     out: Annotated[Path, typer.Option(help="dataset directory to write")],
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     metrics: MetricsOption = None,
 ) -> None:
     """Build a dataset directory (uint8 shards + manifest) from the configured source."""
     from selfsup.data import stage
 
-    config = _params(params)
+    config = _params(params, overrides)
     with _observed("data") as run:
         result = guard(lambda: stage.run(params=config.data, out=out))
         run.record("data", result)
@@ -111,6 +140,7 @@ def pretrain(
     data: Annotated[Path, typer.Option(help="prepared dataset directory")],
     out: Annotated[Path, typer.Option(help="model directory to write")],
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     checkpoints: Annotated[
         Path | None, typer.Option(help="checkpoint directory (default: <out>.ckpt)")
     ] = None,
@@ -153,7 +183,7 @@ def pretrain(
     from selfsup.train import stage
     from selfsup.train.distributed import is_main_process
 
-    config = _params(params)
+    config = _params(params, overrides)
     train = config.pretrain
     if method is not None:
         updated = {**config.model_dump(), "pretrain": {**train.model_dump(), "method": method}}
@@ -184,12 +214,13 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="prepared dataset directory")],
     out: Annotated[Path, typer.Option(help="report directory to write")],
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     metrics: MetricsOption = None,
 ) -> None:
     """kNN, linear probe, RankMe and ECE of the encoder and of a random-init floor."""
     from selfsup.evaluate import stage
 
-    config = _params(params)
+    config = _params(params, overrides)
     with _observed("evaluate") as run:
         result = guard(lambda: stage.run(data, model, params=config.evaluate, out=out))
         run.record("evaluate", result)
@@ -200,6 +231,7 @@ def evaluate(
 def mine(
     out: Annotated[Path, typer.Option(help="mined dataset directory (or shard directory)")],
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     videos: Annotated[
         str | None,
         typer.Option(
@@ -221,7 +253,7 @@ def mine(
     """Mine an object graph with transitive positive pairs from video (Wang et al. 2017)."""
     from selfsup.mining import stage
 
-    config = _params(params).mine
+    config = _params(params, overrides).mine
     with _observed("mine") as run:
         if shard is not None:
             result = guard(lambda: stage.run_shard(shard, videos, params=config, out=out))
@@ -245,12 +277,13 @@ def unlearn(
         Path | None, typer.Option(help="linear head directory (default: fitted on all train)")
     ] = None,
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     metrics: MetricsOption = None,
 ) -> None:
     """Serve a deletion request: Label-Agnostic Forgetting, audited against the baselines."""
     from selfsup.unlearn import stage
 
-    config = _params(params)
+    config = _params(params, overrides)
     with _observed("unlearn") as run:
         result = guard(
             lambda: stage.run(data, model, forget, params=config.unlearn, out=out, head_dir=head)
@@ -265,12 +298,13 @@ def distill(
     data: Annotated[Path, typer.Option(help="prepared dataset directory (its train split)")],
     out: Annotated[Path, typer.Option(help="distilled dataset directory to write")],
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     metrics: MetricsOption = None,
 ) -> None:
     """Distill the data into m learnt images + targets (KRR-ST); pretrain --method distilled."""
     from selfsup.distill import stage
 
-    config = _params(params)
+    config = _params(params, overrides)
     with _observed("distill") as run:
         result = guard(lambda: stage.run(data, model, params=config.distill, out=out))
         run.record("distill", result)
@@ -283,6 +317,7 @@ def compress(
     data: Annotated[Path, typer.Option(help="prepared dataset (unlabeled train images are used)")],
     out: Annotated[Path, typer.Option(help="directory for the exported model + manifest")],
     params: ParamsOption = Path("params.yaml"),
+    overrides: SetOption = None,
     method: Annotated[
         str | None,
         typer.Option(help="override compress.method: magnitude | ssvi | int8 | <pruning>+int8"),
@@ -293,10 +328,10 @@ def compress(
     """A smaller deployable encoder: pruning (magnitude, SSVI), int8, ONNX/TorchScript export."""
     from selfsup.compress import stage
 
-    config = _params(params)
-    overrides = {k: v for k, v in (("method", method), ("density", density)) if v is not None}
-    if overrides:
-        updated = {**config.model_dump(), "compress": {**config.compress.model_dump(), **overrides}}
+    config = _params(params, overrides)
+    chosen = {k: v for k, v in (("method", method), ("density", density)) if v is not None}
+    if chosen:
+        updated = {**config.model_dump(), "compress": {**config.compress.model_dump(), **chosen}}
         config = guard(lambda: validate_params(updated, "--method/--density"))
     with _observed("compress") as run:
         result = guard(lambda: stage.run(data, model, params=config.compress, out=out))
@@ -323,8 +358,12 @@ def summary(
 def params_write(
     profile: Annotated[str, typer.Option(help="default | gpu | tiny")] = "default",
     out: Annotated[Path, typer.Option(help="file to write")] = Path("params.yaml"),
+    force: Annotated[bool, typer.Option(help="replace an existing file")] = False,
 ) -> None:
-    """Write a profile's complete parameters as YAML (e.g. over params.yaml)."""
+    """Write a profile's complete parameters as YAML (over an existing file only with --force)."""
+    if out.exists() and not force:
+        typer.echo(f"error: {out} exists; pass --force to replace it", err=True)
+        raise typer.Exit(code=2)
     text = render_params(guard(lambda: profile_params(profile)), profile)
     atomic_write_bytes(out, text.encode())
     typer.echo(f"wrote profile {profile!r} to {out}")

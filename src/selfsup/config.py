@@ -9,6 +9,7 @@ renders a profile to YAML, and a test checks that the committed ``params.yaml`` 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -532,8 +533,35 @@ def read_config_text(path: Path, what: str) -> str:
         raise ConfigError(f"{what} {path} cannot be read: {exc.strerror}") from None
 
 
-def load_params(path: Path) -> Params:
-    """Read and validate a params YAML file; a missing section takes its defaults."""
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``raw`` with each ``section.key=value`` (dotted to any depth; the value read as YAML, so
+    ``2`` is an int and ``null`` is None) set in a copy. A malformed override is a ConfigError;
+    an unknown key is caught by the validation that follows, naming it."""
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        dotted, sep, text = item.partition("=")
+        parts = dotted.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(
+                f"--set {item!r}: expected section.key=value, e.g. --set pretrain.epochs=2"
+            )
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {exc}") from None
+        node = out
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def load_params(path: Path, overrides: Sequence[str] = ()) -> Params:
+    """Read and validate a params YAML file, with ``--set`` ``overrides`` applied; a missing
+    section takes its defaults."""
     path = Path(path)
     text = read_config_text(path, "params file")
     if not text.strip():
@@ -547,7 +575,8 @@ def load_params(path: Path) -> Params:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping of stage sections, got {type(raw).__name__}")
-    return _validated(raw, str(path))
+    where = str(path) + (f" with --set {' '.join(overrides)}" if overrides else "")
+    return _validated(apply_overrides(raw, overrides), where)
 
 
 def render_params(params: Params, profile: str = "default") -> str:

@@ -34,7 +34,10 @@ def clone(tmp_path: Path) -> Path:
 
 
 def test_tiny_profile_repro_is_complete_idempotent_and_incremental(clone: Path) -> None:
-    _run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], clone)
+    _run(
+        ["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml", "--force"],
+        clone,
+    )
     first = _run(["dvc", "repro"], clone)
     for stage in ("data", "mine", "pretrain", "evaluate", "unlearn"):
         assert f"Running stage '{stage}'" in first

@@ -48,7 +48,10 @@ def clone(tmp_path: Path) -> Path:
 
 
 def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
-    _run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], clone)
+    _run(
+        ["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml", "--force"],
+        clone,
+    )
     _run(["dvc", "repro"], clone)
     reference = {
         stage: json.loads((clone / "reports" / f"{stage}.json").read_text())

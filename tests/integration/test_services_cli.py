@@ -184,7 +184,11 @@ def test_every_stage_output_round_trips_through_the_dvc_s3_remote(
     env = {**s3_env(s3_settings), "SELFSUP_REGISTRY": str(tmp_path / "registry")}
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], repo, env)
-    run(["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml"], repo, env)
+    run(
+        ["selfsup", "params", "write", "--profile", "tiny", "--out", "params.yaml", "--force"],
+        repo,
+        env,
+    )
     run([*git, "add", "-A"], repo, env)
     run([*git, "commit", "-qm", "clone"], repo, env)
     run(["dvc", "repro"], repo, env)

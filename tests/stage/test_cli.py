@@ -143,3 +143,24 @@ def test_out_dot_and_a_users_folder_are_refused_in_one_line_and_left_as_they_wer
     pulled = runner.invoke(app, ["store", "pull", "a", str(photos), "--store", store])
     assert pulled.exit_code == 2 and "is not a selfsup artifact (no manifest.json)" in pulled.output
     assert [p.name for p in photos.iterdir()] == ["cat.jpg"]
+
+
+def test_version_params_write_force_and_set_on_a_stage(tmp_path: Path) -> None:
+    from selfsup import __version__
+    from selfsup.data.shards import read_dataset_manifest
+
+    assert runner.invoke(app, ["--version"]).output == f"selfsup {__version__}\n"
+    params = _tiny_params(tmp_path)
+    again = runner.invoke(app, ["params", "write", "--profile", "tiny", "--out", str(params)])
+    assert again.exit_code == 2 and "exists; pass --force to replace it" in again.output
+    forced = ["params", "write", "--profile", "default", "--out", str(params), "--force"]
+    assert runner.invoke(app, forced).exit_code == 0
+    assert load_params(params) == profile_params("default")
+    prepared = runner.invoke(
+        app,
+        ["data", "prepare", "--params", str(params), "--out", str(tmp_path / "d"),
+         "--set", "data.source=synthetic", "--set", "data.synthetic_train=8",
+         "--set", "data.synthetic_test=4"],
+    )  # fmt: skip
+    assert prepared.exit_code == 0, prepared.output
+    assert read_dataset_manifest(tmp_path / "d")["splits"] == {"train": 8, "test": 4}

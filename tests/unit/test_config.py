@@ -76,3 +76,26 @@ def test_undecodable_empty_non_finite_and_out_of_range_params_are_one_error(
     path.write_bytes(text)
     with pytest.raises(ConfigError, match=expected):
         load_params(path)
+
+
+def test_set_overrides_are_typed_nested_and_validated(tmp_path: Path) -> None:
+    from selfsup.config import apply_overrides
+
+    path = tmp_path / "p.yaml"
+    path.write_text(render_params(profile_params("tiny"), "tiny"))
+    params = load_params(
+        path, ["pretrain.epochs=7", "pretrain.augment.flip_p=0.25", "data.train_per_class=null"]
+    )
+    assert params.pretrain.epochs == 7 and isinstance(params.pretrain.epochs, int)
+    assert params.pretrain.augment.flip_p == 0.25
+    assert params.data.train_per_class is None
+    assert load_params(path).pretrain.epochs != 7  # the file is not changed
+    with pytest.raises(ConfigError, match=r"with --set pretrain\.nope=1: pretrain\.nope: Extra"):
+        load_params(path, ["pretrain.nope=1"])
+    with pytest.raises(ConfigError, match=r"pretrain\.epochs: Input should be greater"):
+        load_params(path, ["pretrain.epochs=-3"])
+    for bad in ("pretrain.epochs", "epochs=2", ".x=1", "pretrain..epochs=1"):
+        with pytest.raises(ConfigError, match=r"expected section\.key=value"):
+            apply_overrides({}, [bad])
+    with pytest.raises(ConfigError, match="is not a section"):
+        apply_overrides({"pretrain": {"epochs": 2}}, ["pretrain.epochs.x=1"])
