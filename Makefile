@@ -23,14 +23,18 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 venv: $(STAMP)
 
-# The default chain reads real CIFAR-10 from a local archive (see README).
+# The default chain reads real CIFAR-10 from a local archive (see README): without one (no
+# $$SELFSUP_CIFAR10_ARCHIVE and params.yaml's data.archive null or empty), stop at once, before
+# the minutes of setup, with what to set.
 check-archive:
-	@if [ -z "$$SELFSUP_CIFAR10_ARCHIVE" ] && ! grep -qE '^\s+archive: \S' params.yaml \
+	@if [ -z "$$SELFSUP_CIFAR10_ARCHIVE" ] \
+		&& ! grep -E '^\s+archive:' params.yaml | grep -qvE 'archive:\s*(null|~)?\s*(#.*)?$$' \
 		&& grep -qE '^\s+source: cifar10-archive' params.yaml; then \
 		echo "error: set SELFSUP_CIFAR10_ARCHIVE to the CIFAR-10 JPEG archive" \
-		     "(e.g. export SELFSUP_CIFAR10_ARCHIVE=/data/cifar10-jpg.tar.gz)" >&2; exit 2; fi
+		     "(e.g. export SELFSUP_CIFAR10_ARCHIVE=/data/cifar10-jpg.tar.gz)," \
+		     "or data.archive in params.yaml" >&2; exit 2; fi
 
-run: venv check-archive
+run: check-archive venv
 	$(BIN)/dvc repro
 	$(BIN)/selfsup summary reports/evaluate.json
 	@echo "full metrics: dvc metrics show; report: reports/evaluate/report.html"
