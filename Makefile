@@ -44,14 +44,18 @@ run: check-archive venv
 SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway
 SYSTEM_PACKAGES := radosgw ceph-mon ceph-osd ceph-common prometheus-pushgateway
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-system-deps:
-	@missing=""; for b in $(SYSTEM_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+# $(call install-missing,BINARIES,PACKAGES): apt-install PACKAGES when one of BINARIES is missing.
+define install-missing
+	@missing=""; for b in $(1); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "installing $(SYSTEM_PACKAGES) (missing:$$missing)"; \
+		echo "installing $(2) (missing:$$missing)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			$(SYSTEM_PACKAGES); \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(2); \
 	fi
+endef
+
+system-deps:
+	$(call install-missing,$(SYSTEM_BINARIES),$(SYSTEM_PACKAGES))
 
 lint: venv
 	$(BIN)/ruff check src tests bench
@@ -69,13 +73,7 @@ test: venv system-deps kustomize-check lint typecheck
 IMAGE_BINARIES := podman runc mmdebstrap dockerd docker
 IMAGE_PACKAGES := podman runc mmdebstrap docker.io
 image-deps:
-	@missing=""; for b in $(IMAGE_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing $(IMAGE_PACKAGES) (missing:$$missing)"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-			$(IMAGE_PACKAGES); \
-	fi
+	$(call install-missing,$(IMAGE_BINARIES),$(IMAGE_PACKAGES))
 
 images: venv image-deps
 	$(BIN)/python -m selfsup.deploy.images --report build/images.json
