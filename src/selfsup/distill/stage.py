@@ -8,7 +8,7 @@ batch and a pool model, takes an Adam step on ``(X_s, Y_s)`` along the KRR loss
 
     images.pt    float32 [m,3,H,W] in [0,1]   (the learnt images; not quantised to uint8)
     targets.pt   float32 [m,D]                (the learnt targets, D = teacher width)
-    preview.png  the first 64 images
+    preview.png  the first 64 images, 8 a row, upscaled (nearest-neighbour) and numbered
     metrics.json outer loss (mean of the first/last tenth of steps), pool resets, wall time
     loss.csv     the outer loss per step
     manifest.json kind "distilled", params, teacher and data hashes, shapes
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torchvision.utils import save_image
+from PIL.Image import Image
 
 from selfsup.config import DistillParams, PretrainParams
 from selfsup.data.shards import load_split, read_dataset_manifest
@@ -35,6 +35,7 @@ from selfsup.errors import ConfigError
 from selfsup.models import build_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
+from selfsup.observe.image_grid import labelled_grid, to_hwc_uint8, write_png
 from selfsup.observe.progress import StepProgress
 from selfsup.store import (
     atomic_directory,
@@ -153,6 +154,18 @@ def distill(
     return synthetic.detach().cpu(), targets.detach().cpu(), metrics
 
 
+PREVIEW_IMAGES = 64
+
+
+def preview(images: torch.Tensor) -> Image:
+    """The first 64 learnt images (float ``[m,3,H,W]`` in [0,1]), 8 a row, each numbered by its
+    index in ``images.pt``."""
+    shown = to_hwc_uint8(images[:PREVIEW_IMAGES])
+    title = f"distilled images: the first {len(shown)} of {len(images)}"
+    columns = min(8, max(len(shown), 1))
+    return labelled_grid(shown, [f"#{i}" for i in range(len(shown))], columns, title=title)
+
+
 def run(dataset: Path, model: Path, *, params: DistillParams, out: Path) -> dict[str, Any]:
     """Distill ``dataset``'s train split with the teacher encoder ``model`` into ``out``.
 
@@ -182,7 +195,7 @@ def run(dataset: Path, model: Path, *, params: DistillParams, out: Path) -> dict
         (tmp / "loss.csv").write_text(
             "step,loss\n" + "".join(f"{i + 1},{v:.6f}\n" for i, v in enumerate(losses))
         )
-        save_image(images[:64], tmp / "preview.png", nrow=8)
+        write_png(preview(images), tmp / "preview.png")
         atomic_write_json(tmp / "metrics.json", metrics)
         save_distilled(
             tmp,
