@@ -1,14 +1,24 @@
-"""The evaluate stage end to end on a tiny dataset and a tiny (untrained) encoder."""
+"""The evaluate stage end to end on a tiny dataset and a tiny (untrained) encoder; its report
+as a browser shows it (Debian's headless Chromium)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import json
+import os
 import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from selfsup.config import EvaluateParams, PretrainParams
 from selfsup.data.shards import Split, write_dataset
@@ -66,10 +76,35 @@ def _fraction(value: Any) -> bool:
     return isinstance(value, float) and 0.0 <= value <= 1.0
 
 
-def test_labeled(tmp_path: Path, model_dir: Path) -> None:
+def _canonical_digest(params: dict[str, Any]) -> str:
+    """The params digest, computed here independently of the code under test."""
+    return hashlib.sha256(
+        json.dumps(params, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def _header_text(page: str) -> str:
+    match = re.search(r'<header id="report-header">(.*?)</header>', page, re.S)
+    assert match, "the report has no header"
+    return re.sub(r"<[^>]+>", " ", match.group(1))
+
+
+def _headline_numbers(metrics: dict[str, Any]) -> list[str]:
+    """What the header must show, formatted from metrics.json: each trained value and the gain
+    over the stronger floor the metrics record (RankMe: over the higher of the two floors)."""
+    shown = [f"{metrics['trained'][k]:.4f}" for k in sorted(metrics["trained"])]
+    if metrics["labeled"]:
+        shown += [f"{metrics[f'{k}_gain_over_floor']:+.4f}" for k in ("knn", "linear")]
+    floors = [metrics[f]["rankme"] for f in ("random_init", "raw_pixels") if f in metrics]
+    return [*shown, f"{metrics['trained']['rankme'] - max(floors):+.4f}"]
+
+
+def test_labeled(tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELFSUP_CODE_REVISION", "0123abc-test")
+    monkeypatch.setenv("SELFSUP_RUN_ID", "from-the-environment")
     data = _dataset(tmp_path / "data", labeled=True)
     out = tmp_path / "eval"
-    metrics = stage.run(data, model_dir, params=PARAMS, out=out)
+    metrics = stage.run(data, model_dir, params=PARAMS, out=out, run_id="run-7")
 
     assert json.loads((out / "metrics.json").read_text()) == metrics
     assert metrics["labeled"] is True
@@ -108,14 +143,27 @@ def test_labeled(tmp_path: Path, model_dir: Path) -> None:
     assert {"metrics.json", "report.html", "plots/per_class.csv"} <= set(manifest["files"])
     assert manifest["params"] == PARAMS.model_dump()
 
+    header = _header_text(page)  # the run (the argument wins over $SELFSUP_RUN_ID), revision,
+    assert "run-7" in header and "from-the-environment" not in header  # params, numbers
+    assert "0123abc-test" in header
+    assert f"sha256:{_canonical_digest(manifest['params'])}" in header
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", header)
+    for number in _headline_numbers(metrics):
+        assert number in header, number
+    assert manifest["model"] in header and manifest["data"] in header
 
-def test_deterministic_and_replaces_output(tmp_path: Path, model_dir: Path) -> None:
+
+def test_deterministic_and_replaces_output(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # the header's date, else "now"
     data = _dataset(tmp_path / "data", labeled=True)
     first = stage.run(data, model_dir, params=PARAMS, out=tmp_path / "eval")
     first_page = (tmp_path / "eval" / "report.html").read_bytes()
     second = stage.run(data, model_dir, params=PARAMS, out=tmp_path / "eval")
     assert first == second
     assert (tmp_path / "eval" / "report.html").read_bytes() == first_page
+    assert b"2023-11-14 22:13:20 UTC" in first_page
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "eval", "model"]
 
 
@@ -134,6 +182,10 @@ def test_unlabeled_computes_rankme_only(tmp_path: Path) -> None:
     assert "is missing" in page  # no pretraining loss curve, and the page says so
     assert not (out / "plots").exists()
     read_manifest(out, kind="evaluation")
+    header = _header_text(page)
+    assert "RankMe" in header and "kNN top-1" not in header  # only what was computed
+    for number in _headline_numbers(metrics):
+        assert number in header, number
 
 
 @pytest.mark.parametrize("training", [False, True])
@@ -182,3 +234,118 @@ def test_no_gain_is_claimed_over_raw_pixels_that_separate_the_classes(
     assert metrics["raw_pixels"]["knn_top1"] == 1.0
     assert metrics[metrics["knn_floor"]]["knn_top1"] == 1.0  # raw pixels, or a tie with them
     assert metrics["knn_gain_over_floor"] <= 0.0
+
+
+CHROMIUM = "chromium-headless-shell"
+WINDOW = (1200, 1800)
+# Appended to a copy of the page (the report itself has no script): once the page has loaded,
+# write what the browser made of every <img> into the DOM that --dump-dom prints.
+_PROBE = (
+    '<script>window.addEventListener("load", () => { const p = document.createElement("pre");'
+    ' p.id = "probe"; p.textContent = JSON.stringify(Array.from(document.images, i =>'
+    " ({complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})));"
+    " document.body.appendChild(p); });</script>"
+)
+
+
+def _chromium() -> str:
+    """Debian's headless Chromium; missing, the test is skipped with the reason, or fails under
+    CI (``$CI`` set), where ``make test`` has installed it."""
+    path = shutil.which(CHROMIUM)
+    if path is not None:
+        return path
+    reason = (
+        f"{CHROMIUM} is not installed: run `make system-deps` (apt-installs Debian's "
+        f"{CHROMIUM}); `make test` does it for you"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required under CI)")
+    pytest.skip(reason)
+
+
+def _browse(chromium: str, profile: Path, *args: str) -> str:
+    # No sandbox: the page is our own local file, and Chromium's sandbox cannot start as root
+    # or in a container without user namespaces.
+    command = [chromium, "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
+               f"--user-data-dir={profile}", *args]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr[-2000:]}"
+    return done.stdout
+
+
+class _Dom(HTMLParser):
+    """The header's text, every <img>'s src and the probe's text of a dumped DOM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.header: list[str] = []
+        self.images: list[str] = []
+        self.probe = ""
+        self._in: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "header" and values.get("id") == "report-header":
+            self._in = "header"
+        elif tag == "pre" and values.get("id") == "probe":
+            self._in = "probe"
+        elif tag == "img":
+            self.images.append(values.get("src") or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("header", "pre"):
+            self._in = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in == "header":
+            self.header.append(data)
+        elif self._in == "probe":
+            self.probe += data
+
+
+def test_the_report_renders_in_headless_chromium(
+    tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page a person opens: Chromium loads it, every image decodes (in the browser and in
+    PIL, to the same size), the header names the run, revision and params and shows the
+    headline numbers, and the screenshot is the requested size and not blank."""
+    chromium = _chromium()
+    monkeypatch.setenv("SELFSUP_RUN_ID", "kfp-run-1234")
+    monkeypatch.setenv("SELFSUP_CODE_REVISION", "feedbeef-screenshot")
+    data = _dataset(tmp_path / "data", labeled=True)
+    out = tmp_path / "eval"
+    metrics = stage.run(data, model_dir, params=PARAMS, out=out)
+    report = out / "report.html"
+    page = report.read_text()
+
+    shot = tmp_path / "report.png"
+    _browse(chromium, tmp_path / "profile", f"--screenshot={shot}",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}", report.as_uri())  # fmt: skip
+    with Image.open(shot) as image:
+        image.load()
+    assert image.format == "PNG" and image.size == WINDOW
+    gray = np.asarray(image.convert("L"), dtype=np.float64)
+    assert gray.std() > 20, "the screenshot is blank"
+    assert gray[:300].std() > 10, "nothing drawn where the header is"
+
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", _PROBE + "</body>"))
+    dom = _Dom()
+    dom.feed(_browse(chromium, tmp_path / "profile", "--dump-dom", probe.as_uri()))
+    header = " ".join(dom.header)
+    assert "selfsup evaluation report" in header
+    assert "kfp-run-1234" in header and "feedbeef-screenshot" in header
+    manifest = read_manifest(out, kind="evaluation")
+    assert f"sha256:{_canonical_digest(manifest['params'])}" in header
+    for number in _headline_numbers(metrics):
+        assert number in header, number
+
+    loaded = json.loads(dom.probe)
+    assert len(dom.images) == len(loaded) == page.count("<img") == 5
+    for src, seen in zip(dom.images, loaded, strict=True):
+        assert seen["complete"] and seen["width"] > 0 and seen["height"] > 0, seen
+        prefix = "data:image/png;base64,"
+        assert src.startswith(prefix)
+        with Image.open(io.BytesIO(base64.b64decode(src[len(prefix) :]))) as decoded:
+            decoded.load()
+        assert decoded.size == (seen["width"], seen["height"])

@@ -5,6 +5,14 @@ no external assets and survives being copied out of a DVC cache, a KFP artifact 
 e-mail. Figures are drawn with matplotlib's object API on the Agg renderer (no pyplot global
 state, no display needed). The plotted numbers are also written as CSV under ``plots/`` for
 ``dvc plots``.
+
+The page opens with a header: the run that produced it (the stage's ``run_id``, else
+``$SELFSUP_RUN_ID``, the run the Prometheus push is grouped by), the date (UTC; fixed by
+``$SOURCE_DATE_EPOCH`` when set, for a byte-identical page), the code revision
+(``$SELFSUP_CODE_REVISION`` or the checkout's git commit), the sha256 of the evaluate params it
+ran with (:func:`selfsup.store.manifest.params_digest` of the manifest's ``params``), and the
+headline numbers of :mod:`selfsup.evaluate.summary` (trained, both floors, the gain over the
+stronger one).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 import torch
 
 from selfsup.evaluate.calibration import Calibration
+from selfsup.evaluate.summary import summary_rows
 from selfsup.observe.metrics import flatten_metrics
 from selfsup.store import atomic_write_bytes
 
@@ -30,6 +39,16 @@ REPORT_NAME = "report.html"
 PLOTS_DIR = "plots"
 ENCODERS = ("trained", "random_init")
 _LABELS = {"trained": "trained", "random_init": "random init", "raw_pixels": "raw pixels"}
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """Where the numbers come from: shown on top of the page."""
+
+    run: str  # the run id ("" when none was given)
+    date: str  # when the report was rendered, UTC
+    code_revision: str
+    params_digest: str  # sha256 (hex) of the canonical evaluate params
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,7 @@ class ReportData:
     projection_labels: torch.Tensor | None
     per_class: Mapping[str, list[float]] | None
     reliability: Mapping[str, Calibration] | None
+    header: ReportHeader
 
 
 def load_loss_curve(model_dir: Path) -> tuple[list[float] | None, str]:
@@ -107,7 +127,10 @@ def _figure(width: float = 6.0, height: float = 3.6) -> Any:
 def _loss_plot(losses: list[float]) -> str:
     fig = _figure()
     ax = fig.subplots()
+    from matplotlib.ticker import MaxNLocator
+
     ax.plot(range(1, len(losses) + 1), losses, marker="o")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no "1.5" tick
     ax.set(xlabel="epoch", ylabel="contrastive loss", title="Pretraining loss")
     ax.grid(alpha=0.3)
     return _png(fig)
@@ -243,12 +266,54 @@ def _note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
 
 
+def _header(data: ReportData) -> str:
+    """The run, date, code revision and params digest, then the headline numbers."""
+    head = data.header
+    facts = [
+        ("run", head.run or "not recorded (no $SELFSUP_RUN_ID)"),
+        ("date", head.date),
+        ("code revision", head.code_revision),
+        ("params digest", f"sha256:{head.params_digest}"),
+        ("model", data.lineage.get("model", "")),
+        ("data", data.lineage.get("data", "")),
+    ]
+    run = "".join(
+        f'<tr><th scope="row">{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>'
+        for k, v in facts
+    )
+    cells = []
+    for row in summary_rows(data.metrics):
+        raw = "-" if row.raw_pixels is None else f"{row.raw_pixels:.4f}"
+        cells.append(
+            f'<tr><th scope="row">{html.escape(row.label)}</th><td>{row.trained:.4f}</td>'
+            f"<td>{row.random_init:.4f}</td><td>{raw}</td><td>{row.gain:+.4f}</td>"
+            f"<td>{_LABELS[row.floor]}</td></tr>"
+        )
+    headline = (
+        '<table class="headline"><tr><th>metric</th><th>trained</th><th>random init</th>'
+        "<th>raw pixels</th><th>gain over the stronger floor</th><th>stronger floor</th></tr>"
+        + "".join(cells)
+        + "</table>"
+    )
+    note = (
+        "ECE: lower is better, so its gain is over the lower floor (a positive gain is worse "
+        "calibrated); RankMe is label-free."
+    )
+    return (
+        '<header id="report-header"><h1>selfsup evaluation report</h1>'
+        f'<table class="run">{run}</table>'
+        f'<h2>Headline</h2>{headline}<p class="small">{html.escape(note)}</p></header>'
+    )
+
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ccc; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; }
 th { background: #f3f3f3; text-align: left; } img { max-width: 100%; }
-.note { color: #a33; }
+.note { color: #a33; } .small { font-size: 0.85em; color: #555; }
+table.run th { width: 9em; } table.headline td { text-align: right; }
+header { border-bottom: 2px solid #888; padding-bottom: 0.5em; }
 """
 
 
@@ -270,7 +335,7 @@ def render_report(data: ReportData) -> str:
         "to beat the stronger of the two."
     )
     comparison = f"<p>{html.escape(intro)}</p>" + _img(
-        _comparison_plot(metrics), "trained vs random-init"
+        _comparison_plot(metrics), "trained vs the floors (random init, raw pixels)"
     )
     if not metrics.get("labeled", False):
         comparison += _note(
@@ -304,10 +369,13 @@ def render_report(data: ReportData) -> str:
     rows = sorted(flatten_metrics(metrics, numbers_only=False).items())
     sections.append(_section("Metrics", _table(rows)))
     sections.append(_section("Lineage", _table(sorted(data.lineage.items()))))
+    title = "selfsup evaluation" + (f" — {data.header.run}" if data.header.run else "")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>selfsup evaluation</title><style>{_STYLE}</style></head><body>"
-        "<h1>selfsup evaluation report</h1>" + "".join(sections) + "</body></html>\n"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+        + _header(data)
+        + "".join(sections)
+        + "</body></html>\n"
     )
 
 

@@ -10,7 +10,9 @@ model and data.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import selfsup
 from selfsup.config import EvaluateParams, PretrainParams
 from selfsup.data.shards import Split, load_split, read_dataset_manifest
 from selfsup.errors import DataError
@@ -30,11 +33,20 @@ from selfsup.evaluate.knn import (
 )
 from selfsup.evaluate.linear_probe import fit_linear_probe
 from selfsup.evaluate.rankme import RankMeResult, rankme
-from selfsup.evaluate.report import ReportData, load_loss_curve, pca_2d, write_report
+from selfsup.evaluate.report import (
+    ReportData,
+    ReportHeader,
+    load_loss_curve,
+    pca_2d,
+    write_report,
+)
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
 from selfsup.models.encoders import Encoder, build_encoder
+from selfsup.observe.metrics import RUN_ID_ENV
+from selfsup.registry.lineage import code_revision
 from selfsup.store import atomic_directory, atomic_write_json, write_manifest
+from selfsup.store.manifest import params_digest
 
 EVALUATION_KIND = "evaluation"
 METRICS_NAME = "metrics.json"
@@ -238,6 +250,23 @@ def build_metrics(
     return metrics
 
 
+def report_header(params: EvaluateParams, run_id: str = "") -> ReportHeader:
+    """The report's header: ``run_id`` (else ``$SELFSUP_RUN_ID``), now in UTC (or
+    ``$SOURCE_DATE_EPOCH``), the code revision of this package and the params' digest."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = (
+        dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        if epoch.isdigit()
+        else dt.datetime.now(dt.UTC)
+    )
+    return ReportHeader(
+        run=run_id or os.environ.get(RUN_ID_ENV, ""),
+        date=when.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        code_revision=code_revision(Path(selfsup.__file__).resolve().parent),
+        params_digest=params_digest(params.model_dump(mode="json")),
+    )
+
+
 def _report_data(
     trained: EncoderEvaluation,
     random: EncoderEvaluation,
@@ -248,6 +277,7 @@ def _report_data(
     lineage: dict[str, str],
     class_names: list[str],
     params: EvaluateParams,
+    run_id: str,
 ) -> ReportData:
     features, labels = trained.test_features, test.labels
     if len(features) == 0:  # no test split to draw: show the training embeddings instead
@@ -270,12 +300,16 @@ def _report_data(
         projection_labels=labels[idx],
         per_class=per_class,
         reliability=reliability,
+        header=report_header(params, run_id),
     )
 
 
-def run(dataset: Path, model: Path, *, params: EvaluateParams, out: Path) -> dict[str, Any]:
+def run(
+    dataset: Path, model: Path, *, params: EvaluateParams, out: Path, run_id: str = ""
+) -> dict[str, Any]:
     """Evaluate the encoder in ``model`` on ``dataset``; write ``out`` (replaced atomically,
-    manifest kind ``evaluation``). Returns the metrics."""
+    manifest kind ``evaluation``). Returns the metrics. ``run_id`` names the run in the report's
+    header (default ``$SELFSUP_RUN_ID``)."""
     model_dir, data_dir, out = Path(model), Path(dataset), Path(out)
     encoder, model_manifest = load_encoder(model_dir)
     data_manifest = read_dataset_manifest(data_dir)  # verifies every shard once
@@ -324,6 +358,7 @@ def run(dataset: Path, model: Path, *, params: EvaluateParams, out: Path) -> dic
         lineage=lineage,
         class_names=class_names,
         params=params,
+        run_id=run_id,
     )
     with atomic_directory(out) as tmp:
         atomic_write_json(tmp / METRICS_NAME, metrics)

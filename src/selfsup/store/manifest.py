@@ -38,6 +38,13 @@ def safe_relative(rel: str) -> str:
     return rel
 
 
+def params_digest(params: dict[str, Any]) -> str:
+    """sha256 (hex) of ``params`` as canonical JSON (sorted keys, no spaces): the same
+    digest for the same parameters whatever their order, e.g. a manifest's ``params``."""
+    blob = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 def write_manifest(root: Path, kind: str, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """Checksum every file under ``root`` and write ``root/manifest.json`` (atomically, last).
 
