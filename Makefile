@@ -39,10 +39,12 @@ run: check-archive venv
 	$(BIN)/selfsup summary reports/evaluate.json
 	@echo "full metrics: dvc metrics show; report: reports/evaluate/report.html"
 
-# Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway):
+# Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway)
+# and the browser that screenshots the evaluation report (Chromium's headless shell):
 # Debian packages, installed only when a binary is missing (needs root or sudo).
-SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway
-SYSTEM_PACKAGES := radosgw ceph-mon ceph-osd ceph-common prometheus-pushgateway
+SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway chromium-headless-shell
+SYSTEM_PACKAGES := radosgw ceph-mon ceph-osd ceph-common prometheus-pushgateway \
+	chromium-headless-shell
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # $(call install-missing,BINARIES,PACKAGES): apt-install PACKAGES when one of BINARIES is missing.
 define install-missing
