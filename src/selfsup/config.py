@@ -212,20 +212,42 @@ class MineParams(_Strict):
     min_texture: float = Field(
         8.0, ge=0.0, description="grey-level std below which a proposal is flat (not tracked)"
     )
-    track_length: int = Field(12, ge=2, description="frames a track is followed for")
+    min_track_seconds: float = Field(
+        1.0, gt=0.0, description="native time between a track's nodes: each intra pair spans it"
+    )
     keyframe_every: int = Field(6, ge=1, description="frames between proposal rounds")
+    extend_overlap: float = Field(
+        0.5, gt=0.0, le=1.0, description="proposal ∩ live track / smaller box: this much extends it"
+    )
+    confirm_seconds: float = Field(
+        1.0, gt=0.0, description="a track this long without an overlapping proposal ends"
+    )
+    track_reanchor: float = Field(
+        0.5, ge=0.0, le=1.0, description="pull of an extending proposal on the track's box"
+    )
     search_margin: float = Field(0.5, gt=0.0, description="search window: box ± margin × size")
     min_track_score: float = Field(0.6, ge=-1.0, le=1.0, description="NCC below: track drifted")
     patch_size: int = Field(32, ge=8, le=256)
     cluster_size_min: int = Field(2, ge=2)
     cluster_size_max: int = Field(8, ge=2)
     cluster_ratio: float = Field(4.0, ge=1.0, description="K = N / cluster_ratio (paper: 4)")
+    inter_window_seconds: float = Field(
+        2.0, ge=0.0, description="no inter edge between overlapping boxes of one video this close"
+    )
+    inter_cross_video_only: bool = Field(
+        False, description="inter edges only between different videos (as in the paper)"
+    )
     num_shards: int = Field(1, ge=1, description="videos are split into this many shards")
     synthetic_videos: int = Field(6, ge=1)
     synthetic_frames: int = Field(60, ge=2)
     synthetic_objects: int = Field(3, ge=1)
     synthetic_classes: int = Field(4, ge=2, le=4)
     synthetic_size: list[int] = Field([160, 224], min_length=2, max_length=2, description="H, W")
+    # As hard as real video (issue 17); 0, 0, 0, 10 give the static-camera clips of issue 3.
+    synthetic_fps: float = Field(25.0, gt=0.0, description="frame rate; motion is per second")
+    synthetic_pan: float = Field(0.15, ge=0.0, le=0.5, description="camera pan, share of frame")
+    synthetic_zoom: float = Field(0.15, ge=0.0, lt=0.5, description="camera zoom: scale 1 ± this")
+    synthetic_clutter: int = Field(8, ge=0, description="static textured distractors per clip")
     contact_pairs: int = Field(8, ge=0, description="pairs per edge type on the contact sheet")
     seed: Seed = 0
 

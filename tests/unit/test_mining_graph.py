@@ -9,7 +9,7 @@ import pytest
 
 from selfsup.errors import DataError
 from selfsup.mining.graph import Graph, read_graph, write_graph
-from selfsup.mining.quality import graph_quality, match
+from selfsup.mining.quality import across_instances, graph_quality, match
 
 
 def _graph() -> Graph:
@@ -66,3 +66,29 @@ def test_match_threshold() -> None:
     truth = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
     assert match(np.array([21, 21, 31, 31], np.float32), truth)[0] == 1
     assert match(np.array([5, 5, 15, 15], np.float32), truth) == (-1, 0.0)  # IoU 1/7 < 0.5
+
+
+def test_same_instance_edges_are_counted_apart_and_never_correct() -> None:
+    rng = np.random.default_rng(0)
+    instances = rng.integers(-1, 6, 40)
+    classes = np.where(instances >= 0, instances % 3, -1)
+    edges = rng.integers(0, 40, (300, 2))
+    edges = edges[edges[:, 0] != edges[:, 1]]
+    q = across_instances(edges, instances, classes)
+    # Reference: an explicit loop over the edges.
+    matched = same = hits = different = 0
+    for a, b in edges.tolist():
+        if instances[a] < 0 or instances[b] < 0:
+            continue
+        matched += 1
+        if instances[a] == instances[b]:
+            same += 1  # one object seen twice: never a correct inter pair
+        else:
+            different += 1
+            hits += int(classes[a] == classes[b])
+    assert same > 0 and q["same_instance"] == pytest.approx(same / matched)
+    assert q["precision"] == pytest.approx(hits / matched)
+    assert q["precision_among_different"] == pytest.approx(hits / different)
+    assert q["matched"] == pytest.approx(matched / len(edges))
+    only_same = np.array([[0, 1]])
+    assert across_instances(only_same, np.array([3, 3]), np.array([0, 0]))["precision"] == 0.0

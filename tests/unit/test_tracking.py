@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from selfsup.config import MineParams
+from selfsup.mining.extract import mine_video, node_gap_frames
 from selfsup.mining.quality import iou
+from selfsup.mining.synthetic import Camera, make_video, write_video
 from selfsup.video.proposals import MotionProposer, boxes_from_mask
 from selfsup.video.track import NccTracker, Track
 
@@ -69,3 +75,33 @@ def test_motion_proposer_finds_the_moving_square() -> None:
     boxes = proposer.boxes(proposer.update(frames[-1])).numpy()
     assert len(boxes) >= 1
     assert iou(boxes, np.array([truth[-1]])).max() >= 0.5
+
+
+def _one_object_clip(path: Path, fps: float) -> None:
+    video = make_video(3, round(6 * fps), (120, 160), 1, 4, Camera(fps=fps))
+    write_video(video, path, fps)
+
+
+@pytest.mark.parametrize("fps", [10.0, 25.0, 30.0])
+def test_a_single_moving_object_gives_exactly_one_track(tmp_path: Path, fps: float) -> None:
+    clip = tmp_path / "one.avi"
+    _one_object_clip(clip, fps)
+    params = MineParams(source="folder", min_texture=0.0)
+    result = mine_video(clip, params)
+    assert {*result.node_tracks} == {result.tracks[0].track_id} and len(result.tracks) == 1
+    # Intra pairs (consecutive nodes of the track) span ≥ min_track_seconds of native time.
+    spans = np.diff(result.node_frames) / fps
+    assert len(spans) >= 3 and np.all(spans >= params.min_track_seconds - 1e-9)
+    assert node_gap_frames(fps, 1.0) == round(fps)
+
+
+def test_a_proposal_overlapping_a_live_track_extends_it() -> None:
+    frames, truth = _square_video()
+    tracker = NccTracker(margin=0.5, min_score=0.6)
+    track = Track(track_id=0, start=0)
+    tracker.start(track, frames[0], truth[0], 0)
+    # Snapping (weight 1) to a proposal resizes the box; weight 0.5 goes half way.
+    tracker.reanchor(track, frames[0], (10.0, 20.0, 40.0, 50.0), 1.0)
+    assert track.boxes[-1] == (10.0, 20.0, 40.0, 50.0) and track.length == 1
+    tracker.reanchor(track, frames[0], (10.0, 20.0, 30.0, 40.0), 0.5)
+    assert track.boxes[-1] == (10.0, 20.0, 35.0, 45.0)

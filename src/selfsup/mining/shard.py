@@ -56,6 +56,7 @@ def _record(result: VideoResult, truth: dict[str, np.ndarray] | None) -> dict[st
         "frames": result.frames,
         "seconds": result.seconds,
         "video_seconds": result.video_seconds,
+        "fps": result.fps,
         "tracks_started": result.tracks_started,
         "tracks_drifted": result.tracks_drifted,
         "tracks_kept": len(result.tracks),

@@ -22,7 +22,7 @@ import torch
 from selfsup.config import VIDEO_DIR_ENV, MineParams
 from selfsup.data.shards import Split, write_dataset
 from selfsup.errors import ConfigError, DataError
-from selfsup.mining.cluster import cluster_edges, kmeans, l2_normalise
+from selfsup.mining.cluster import NodeInfo, inter_edges, kmeans, l2_normalise
 from selfsup.mining.contact import contact_sheet
 from selfsup.mining.features import encoder_features, hog_features
 from selfsup.mining.graph import Graph, write_graph
@@ -35,7 +35,7 @@ from selfsup.mining.shard import (
     save_shard,
     shard_videos,
 )
-from selfsup.mining.synthetic import CLASS_NAMES, write_synthetic_set
+from selfsup.mining.synthetic import CLASS_NAMES, Camera, write_synthetic_set
 from selfsup.mining.transitive import transitive_pairs
 from selfsup.store import atomic_directory
 from selfsup.video.fetch import fetch_videos, is_remote
@@ -81,6 +81,17 @@ def _synthetic(params: MineParams, where: Path) -> list[Path]:
         params.synthetic_objects,
         params.synthetic_classes,
         params.seed,
+        synthetic_camera(params),
+    )
+
+
+def synthetic_camera(params: MineParams) -> Camera:
+    """The camera motion, clutter and rate of the synthetic clips ``params`` ask for."""
+    return Camera(
+        pan=params.synthetic_pan,
+        zoom=params.synthetic_zoom,
+        clutter=params.synthetic_clutter,
+        fps=params.synthetic_fps,
     )
 
 
@@ -90,6 +101,7 @@ def build_graph(
     """Nodes and intra edges from the records; inter edges by clustering; transitive pairs."""
     videos: list[str] = []
     frames: list[int] = []
+    seconds: list[float] = []
     boxes: list[list[float]] = []
     tracks: list[int] = []
     gt_instance: list[int] = []
@@ -99,6 +111,7 @@ def build_graph(
         local = record["node_tracks"]
         videos += [record["video"]] * len(local)
         frames += record["node_frames"]
+        seconds += [f / float(record["fps"]) for f in record["node_frames"]]
         boxes += record["node_boxes"]
         tracks += [track_offset + t for t in local]
         gt_instance += [instance_offset + g if g >= 0 else -1 for g in record["gt_instance"]]
@@ -111,19 +124,31 @@ def build_graph(
         else np.zeros((0, params.patch_size, params.patch_size, 3), np.uint8)
     )
     track_arr = np.asarray(tracks, np.int64)
-    # Two nodes per track, consecutive: (start, end) — the intra edges.
-    intra = np.arange(len(tracks), dtype=np.int64).reshape(-1, 2)
-    starts = intra[:, 0]
+    # A chain of nodes per track, in order: consecutive nodes of one track are the intra edges.
+    chain = np.flatnonzero(track_arr[1:] == track_arr[:-1]).astype(np.int64)
+    intra = np.stack([chain, chain + 1], 1).reshape(-1, 2)
     timings: dict[str, float] = {}
     began = time.perf_counter()
     inter = np.zeros((0, 2), np.int64)
-    if len(starts) >= 2:
-        feats = (
-            encoder_features(patches[starts], encoder) if encoder else hog_features(patches[starts])
+    if len(track_arr) >= 2:
+        feats = encoder_features(patches, encoder) if encoder else hog_features(patches)
+        timings["feature_seconds"] = time.perf_counter() - began
+        labels = kmeans(
+            l2_normalise(feats), round(len(track_arr) / params.cluster_ratio), params.seed
         )
-        labels = kmeans(l2_normalise(feats), round(len(starts) / params.cluster_ratio), params.seed)
-        inter = cluster_edges(
-            labels, track_arr[starts], params.cluster_size_min, params.cluster_size_max, starts
+        nodes = NodeInfo(
+            tracks=track_arr,
+            videos=np.unique(np.asarray(videos), return_inverse=True)[1],
+            seconds=np.asarray(seconds, np.float64),
+            boxes=np.asarray(boxes, np.float64).reshape(-1, 4),
+        )
+        inter = inter_edges(
+            labels,
+            nodes,
+            params.cluster_size_min,
+            params.cluster_size_max,
+            params.inter_window_seconds,
+            params.inter_cross_video_only,
         )
     timings["cluster_seconds"] = time.perf_counter() - began
     trans = transitive_pairs(intra, inter)

@@ -44,7 +44,7 @@ class MotionProposer:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, self._open)
         return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, self._close, iterations=3)
 
-    def boxes(self, mask: np.ndarray) -> torch.Tensor:
+    def boxes(self, mask: np.ndarray, gray: np.ndarray | None = None) -> torch.Tensor:
         """Proposal boxes ``float32 [K,4]`` (x1, y1, x2, y2; pixels of ``mask``), largest first."""
         return boxes_from_mask(mask, self.min_area, self.max_area, self.nms_iou, self.max_proposals)
 

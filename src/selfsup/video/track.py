@@ -48,6 +48,22 @@ class NccTracker:
         track.scores.append(1.0)
         return gray[int(y1) : int(y2), int(x1) : int(x2)].copy()
 
+    def reanchor(
+        self, track: Track, gray: np.ndarray, box: tuple[float, float, float, float], weight: float
+    ) -> np.ndarray:
+        """Pull the current box toward ``box`` (a proposal of the same object) by ``weight``.
+
+        ``weight`` 1 snaps to it, 0 keeps the tracked box; the template is re-cut from ``gray``
+        at the new box, so the track follows the object's size as well as its position.
+        """
+        current = np.asarray(track.boxes[-1], np.float64)
+        mixed = (1.0 - weight) * current + weight * np.asarray(box, np.float64)
+        x1, y1, x2, y2 = _clip((mixed[0], mixed[1], mixed[2], mixed[3]), gray.shape)
+        if x2 - x1 < 2 or y2 - y1 < 2:
+            return gray[int(current[1]) : int(current[3]), int(current[0]) : int(current[2])].copy()
+        track.boxes[-1] = (x1, y1, x2, y2)
+        return gray[int(y1) : int(y2), int(x1) : int(x2)].copy()
+
     def step(self, track: Track, template: np.ndarray, gray: np.ndarray, frame: int) -> np.ndarray:
         """Find ``template`` near the last box in ``gray``; append the box or mark ``lost``."""
         x1, y1, _x2, _y2 = track.boxes[-1]
