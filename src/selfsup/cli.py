@@ -121,6 +121,32 @@ def data_prepare(
     _write_metrics(metrics, result)
 
 
+@data_app.command("import-cifar10")
+def data_import_cifar10(
+    archive: Annotated[Path, typer.Argument(help="cifar-10-python.tar.gz, as torchvision gets it")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="directory to write; default $SELFSUP_CACHE_DIR/cifar10-png"),
+    ] = None,
+    verify_md5: Annotated[
+        bool, typer.Option("--verify-md5", help="fail unless the md5 is torchvision's")
+    ] = False,
+) -> None:
+    """Convert CIFAR-10's python tar into a PNG-folder archive + manifest (for data.archive)."""
+    from selfsup.data import cifar10_python
+
+    target = out if out is not None else cifar10_python.default_import_dir()
+    manifest = guard(lambda: cifar10_python.import_cifar10(archive, target, verify_md5=verify_md5))
+    splits, source = manifest["splits"], manifest["source"]
+    counts = ", ".join(f"{k} {v}" for k, v in splits.items())
+    typer.echo(
+        f"imported {sum(splits.values())} images ({counts}"
+        f"; {len(manifest['class_names'])} classes) into {target / manifest['archive']}; md5 "
+        f"{'matches' if source['md5_official'] else 'differs from'} torchvision's; use it with "
+        f"data.archive={target} or SELFSUP_CIFAR10_ARCHIVE={target}"
+    )
+
+
 @data_app.command("upload")
 def data_upload(
     source: Annotated[Path, typer.Argument(help="an archive file (.tar.gz) or an image folder")],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -155,48 +154,7 @@ def test_env_var_pointing_nowhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 # ----------------------------------------------------------------------------------------------
-# cifar10-download
-
-
-def test_download_offline_says_to_use_archive(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    import torchvision.datasets
-
-    calls: list[dict[str, Any]] = []
-
-    class Offline:
-        def __init__(self, **kwargs: Any) -> None:
-            calls.append(kwargs)
-            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Offline)
-    params = DataParams(source="cifar10-download", download_root=str(tmp_path / "dl"))
-    with pytest.raises(DataError, match="downloading CIFAR-10") as err:
-        sources.load_source(params)
-    assert CIFAR10_ARCHIVE_ENV in str(err.value) and "name resolution" in str(err.value)
-    assert calls == [{"root": str(tmp_path / "dl"), "train": True, "download": True}]
-
-
-def test_download_result_is_converted(monkeypatch: pytest.MonkeyPatch) -> None:
-    import numpy as np
-    import torchvision.datasets
-
-    class Fake:
-        def __init__(self, root: str, train: bool, download: bool) -> None:
-            self.classes = ["a", "b"]
-            n = 6 if train else 4
-            self.data = np.stack([np.full((32, 32, 3), 40 * i, np.uint8) for i in range(n)])
-            self.targets = [i % 2 for i in range(n)]
-
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Fake)
-    data = sources.load_source(DataParams(source="cifar10-download", test_per_class=1))
-    assert data.class_names == ["a", "b"]
-    train = data.splits["train"]
-    assert train.images.shape == (6, 3, 32, 32) and len(data.splits["test"]) == 2
-    # image i is uniformly 40*i with label i % 2: check labels stayed with their pixels
-    brightness = train.images[:, 0, 0, 0].long() // 40
-    assert torch.equal(brightness % 2, train.labels)
+# cifar10-download: tests/unit/test_download.py; cifar-10-python archives: test_cifar10_python.py
 
 
 # ----------------------------------------------------------------------------------------------

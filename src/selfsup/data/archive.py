@@ -85,7 +85,8 @@ def _parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
 
 
-def _open(path: Path) -> tarfile.TarFile:
+def open_tar_stream(path: Path) -> tarfile.TarFile:
+    """Open a tar(.gz) for one sequential pass; a missing or non-tar file is a DataError."""
     if not path.exists():
         raise DataError(f"archive {path} does not exist")
     if not path.is_file():
@@ -118,7 +119,7 @@ def read_archive(
     prefixes: dict[tuple[str, ...], str] = {}
     total = 0
     try:
-        with _open(path) as tar:
+        with open_tar_stream(path) as tar:
             for member in tar:
                 problem = member_problem(member)
                 if problem is not None:

@@ -1,5 +1,9 @@
 """Where a dataset comes from: the CIFAR-10 archive, a torchvision download, a folder, or synthetic.
 
+The ``cifar10-archive`` source reads either a JPEG-folder archive or CIFAR-10's own
+``cifar-10-python.tar.gz`` (told apart by content); ``cifar10-download`` fetches that same tar, so
+both go through :mod:`selfsup.data.cifar10_python`, the one safe reader of the pickled batches.
+
 Every source yields the same thing, a :class:`SourceData`: splits ``train`` and ``test`` of uint8
 ``[N,3,S,S]`` images (``S = image_size``) with int64 labels (-1: unlabeled), the class names
 (label = index) and a count of the images that could not be decoded.
@@ -29,7 +33,6 @@ import io
 import logging
 import math
 import os
-import tarfile
 import warnings
 import zlib
 from collections.abc import Callable, Sequence
@@ -41,10 +44,13 @@ import numpy as np
 import torch
 
 from selfsup.config import CIFAR10_ARCHIVE_ENV, DataParams
+from selfsup.data import cifar10_python
 from selfsup.data.archive import IMAGE_SUFFIXES, SPLITS, ArchiveImage, is_image_name, read_archive
+from selfsup.data.download import download_cifar10
 from selfsup.data.remote import fetch_source, is_store_uri
 from selfsup.data.shards import UNLABELED, Split
 from selfsup.errors import DataError
+from selfsup.store import MANIFEST_NAME, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +75,7 @@ class SourceData:
     origin: str
     corrupt: dict[str, CorruptReport] = field(default_factory=dict)
     archive: Path | None = None
+    archive_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
 
     @property
     def corrupt_skipped(self) -> int:
@@ -286,6 +293,7 @@ def _build(
     *,
     origin: str,
     archive: Path | None = None,
+    archive_info: dict[str, Any] | None = None,
 ) -> SourceData:
     splits: dict[str, Split] = {}
     reports: dict[str, CorruptReport] = {}
@@ -302,7 +310,7 @@ def _build(
             where=origin,
         )
     _check_corrupt(reports, params.on_corrupt, origin)
-    return SourceData(splits, class_names, origin, reports, archive)
+    return SourceData(splits, class_names, origin, reports, archive, archive_info or {})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -310,7 +318,11 @@ def _build(
 
 
 def resolve_archive(params: DataParams) -> Path:
-    """The archive path: ``data.archive``, else ``$SELFSUP_CIFAR10_ARCHIVE``; it must exist."""
+    """The archive path: ``data.archive``, else ``$SELFSUP_CIFAR10_ARCHIVE``; it must exist.
+
+    A directory written by ``selfsup data import-cifar10`` stands for the tar in it, whose
+    checksum is verified against its manifest first.
+    """
     if is_store_uri(params.archive):
         return fetch_source(str(params.archive), "archive")
     if params.archive:
@@ -320,17 +332,43 @@ def resolve_archive(params: DataParams) -> Path:
     else:
         raise DataError(
             "no CIFAR-10 archive given for data.source=cifar10-archive: set the environment "
-            f"variable {CIFAR10_ARCHIVE_ENV} or the params key data.archive to the path of the "
-            "JPEG-folder archive (cifar10-jpg.tar.gz), or use data.source=cifar10-download"
+            f"variable {CIFAR10_ARCHIVE_ENV} or the params key data.archive to the path of "
+            "cifar-10-python.tar.gz or of a JPEG-folder archive (cifar10-jpg.tar.gz), or use "
+            "data.source=cifar10-download"
         )
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        read_manifest(path, kind=cifar10_python.IMPORT_KIND)  # verifies the tar's sha256
+        path = path / cifar10_python.PNG_ARCHIVE
     if not path.is_file():
         raise DataError(f"CIFAR-10 archive {path} (from {origin}) does not exist or is not a file")
     return path
 
 
+def _load_cifar10_python(path: Path, params: DataParams, origin: str) -> SourceData:
+    """The pickled batches' arrays as candidates: no decoding, only the resize when asked."""
+    data = cifar10_python.read_cifar10_python(
+        path, params.max_image_bytes, params.max_archive_bytes
+    )
+    cifar10_python.log_md5(data)
+    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]] = {}
+    for split, part in data.splits.items():
+        images = torch.from_numpy(part.images)
+
+        def decode(i: int, images: torch.Tensor = images) -> torch.Tensor | None:
+            return resize_square(images[i], params.image_size)
+
+        candidates[split] = (part.labels.tolist(), part.names, decode)
+    return _build(
+        candidates, data.class_names, params, origin=origin, archive=path, archive_info=data.info()
+    )
+
+
 def load_cifar10_archive(params: DataParams) -> SourceData:
-    """CIFAR-10 (or any JPEG-folder archive of that layout) read safely from a tar(.gz)."""
+    """CIFAR-10 from a local archive, read safely: cifar-10-python.tar.gz or a JPEG-folder tar."""
     path = resolve_archive(params)
+    origin = f"archive {params.archive if is_store_uri(params.archive) else path}"
+    if cifar10_python.is_cifar10_python(path):
+        return _load_cifar10_python(path, params, origin)
     contents = read_archive(path, params.max_image_bytes, params.max_archive_bytes)
     class_names = contents.class_names
     index = {name: i for i, name in enumerate(class_names)}
@@ -349,36 +387,15 @@ def load_cifar10_archive(params: DataParams) -> SourceData:
             [m.name for m in members],
             decode,
         )
-    origin = f"archive {params.archive if is_store_uri(params.archive) else path}"
     return _build(candidates, class_names, params, origin=origin, archive=path)
 
 
 def load_cifar10_download(params: DataParams) -> SourceData:
-    """CIFAR-10 through torchvision's downloader (needs the internet on first use)."""
-    from torchvision import datasets
-
+    """CIFAR-10 downloaded once (torchvision, md5 checked) into ``download_root``, then read like
+    a local cifar-10-python archive; offline without a cached copy it is a DataError."""
     root = Path(params.download_root).expanduser()
-    try:
-        train = datasets.CIFAR10(root=str(root), train=True, download=True)
-        test = datasets.CIFAR10(root=str(root), train=False, download=True)
-    except (OSError, RuntimeError, ValueError, tarfile.TarError) as exc:
-        raise DataError(
-            f"downloading CIFAR-10 into {root} failed ({type(exc).__name__}: {exc}); offline, "
-            f"set {CIFAR10_ARCHIVE_ENV} to the JPEG-folder archive (cifar10-jpg.tar.gz) and use "
-            "data.source=cifar10-archive"
-        ) from None
-    class_names = [str(c) for c in train.classes]
-    candidates: dict[str, tuple[Sequence[int], Sequence[str], Decoder]] = {}
-    for split, dataset in (("train", train), ("test", test)):
-        array = np.asarray(dataset.data, dtype=np.uint8)  # [N,32,32,3]
-
-        def decode(i: int, array: np.ndarray[Any, Any] = array) -> torch.Tensor | None:
-            image = torch.from_numpy(array[i]).permute(2, 0, 1).contiguous()
-            return resize_square(image, params.image_size)
-
-        labels = [int(t) for t in dataset.targets]
-        candidates[split] = (labels, [f"{split}[{i}]" for i in range(len(labels))], decode)
-    return _build(candidates, class_names, params, origin=f"torchvision CIFAR10 in {root}")
+    path = download_cifar10(root)
+    return _load_cifar10_python(path, params, f"torchvision CIFAR-10 download in {root}")
 
 
 def _images_in(directory: Path, recursive: bool) -> list[Path]:

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 def manifest_fields(data: SourceData) -> dict[str, Any]:
     """Source-specific manifest entries: the archive's identity and the unreadable images."""
     archive = (
-        {"path": str(data.archive), "sha256": sha256_file(data.archive)}
+        {"path": str(data.archive), "sha256": sha256_file(data.archive), **data.archive_info}
         if data.archive is not None
         else None
     )
