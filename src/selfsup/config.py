@@ -209,6 +209,12 @@ class MineParams(_Strict):
     max_area: float = Field(0.25, gt=0.0, le=1.0)
     nms_iou: float = Field(0.3, gt=0.0, le=1.0)
     max_proposals: int = Field(8, ge=1, description="per keyframe, largest first")
+    motion_compensation: bool = Field(
+        True, description="RANSAC homography + warped median background; false: MOG2 (static)"
+    )
+    background_ncc: float = Field(
+        0.6, ge=-1.0, le=1.0, description="proposal ≈ background (NCC ≥ this): dropped"
+    )
     min_texture: float = Field(
         8.0, ge=0.0, description="grey-level std below which a proposal is flat (not tracked)"
     )

@@ -29,7 +29,7 @@ import numpy as np
 
 from selfsup.config import MineParams
 from selfsup.video.decode import frame_stride, probe, read_frames
-from selfsup.video.proposals import MotionProposer
+from selfsup.video.proposals import CompensatedProposer, MotionProposer
 from selfsup.video.track import NccTracker, Track
 
 Box = tuple[float, float, float, float]
@@ -91,14 +91,25 @@ def node_gap_frames(native_fps: float, min_track_seconds: float) -> int:
     return max(1, math.ceil(min_track_seconds * native_fps - 1e-9))
 
 
-def mine_video(
-    path: Path, params: MineParams, proposer: MotionProposer | None = None
-) -> VideoResult:
+def mine_video(path: Path, params: MineParams) -> VideoResult:
     """Track moving objects through ``path``; raises VideoError for an undecodable file."""
     started = time.perf_counter()
     info = probe(path)
     scale = min(1.0, params.max_side / max(info.width, info.height))
-    proposer = proposer or MotionProposer(
+    stride = frame_stride(info.fps, params.target_fps)
+    compensated = (
+        CompensatedProposer(
+            params.min_area,
+            params.max_area,
+            params.nms_iou,
+            params.max_proposals,
+            every=max(1, round(0.16 * info.fps / stride)),  # a background sample every 0.16 s
+            background_ncc=params.background_ncc,
+        )
+        if params.motion_compensation
+        else None
+    )
+    proposer = MotionProposer(
         params.min_area, params.max_area, params.nms_iou, params.max_proposals
     )
     tracker = NccTracker(params.search_margin, params.min_track_score)
@@ -114,7 +125,15 @@ def mine_video(
             else cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        mask = proposer.update(small)
+        keyframe = (
+            index >= params.warmup_frames
+            and (index - params.warmup_frames) % params.keyframe_every == 0
+        )
+        if compensated is not None:
+            compensated.update(gray)
+            keyframe = keyframe and compensated.ready
+        else:
+            mask = proposer.update(small)
         still: list[_Live] = []
         for live in active:
             live.template = tracker.step(live.track, live.template, gray, file_frame)
@@ -124,11 +143,13 @@ def mine_video(
             else:
                 still.append(live)
         active = _one_per_object(still, params.extend_overlap, result, scale)
-        if (
-            index >= params.warmup_frames
-            and (index - params.warmup_frames) % params.keyframe_every == 0
-        ):
-            for box in proposer.boxes(mask, gray).tolist():
+        if keyframe:
+            found = (
+                compensated.boxes(compensated.mask(gray), gray)
+                if compensated is not None
+                else proposer.boxes(mask)
+            )
+            for box in found.tolist():
                 proposal: Box = (box[0], box[1], box[2], box[3])
                 live_match = _overlapping(active, proposal, params.extend_overlap)
                 if live_match is not None:
@@ -161,7 +182,7 @@ def mine_video(
     for live in active:
         _finish(result, live, scale)
     result.frames = index
-    result.video_seconds = index * frame_stride(info.fps, params.target_fps) / info.fps
+    result.video_seconds = index * stride / info.fps
     result.seconds = time.perf_counter() - started
     return result
 

@@ -68,3 +68,140 @@ def boxes_from_mask(
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     keep = nms(boxes, areas, nms_iou)[:max_proposals]
     return boxes[keep]
+
+
+def estimate_homography(
+    previous: np.ndarray, current: np.ndarray, max_corners: int = 1000
+) -> np.ndarray | None:
+    """Global motion ``previous → current`` (gray uint8) as a 3×3 homography, or None.
+
+    Corners of ``previous`` (Shi–Tomasi) are matched into ``current`` by pyramidal Lucas–Kanade
+    and the homography is fitted by RANSAC (``cv2.findHomography``, 3 px), so the objects that
+    move on their own are outliers and the background's motion — the camera's — remains.
+    """
+    corners = cv2.goodFeaturesToTrack(previous, max_corners, 0.001, 5)
+    if corners is None or len(corners) < 8:
+        return None
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, None)
+    ok = status.ravel() == 1
+    if ok.sum() < 8:
+        return None
+    homography, inliers = cv2.findHomography(corners[ok], moved[ok], cv2.RANSAC, 1.0)
+    if homography is None:
+        return None
+    # Refit on the inliers by least squares: RANSAC's minimal-sample model is noisier.
+    keep = inliers.ravel() == 1
+    if keep.sum() >= 8:
+        refit, _ = cv2.findHomography(corners[ok][keep], moved[ok][keep], 0)
+        homography = refit if refit is not None else homography
+    # A static camera: below a quarter pixel at the frame's corners, chaining noise would only
+    # accumulate into a skew.
+    h, w = previous.shape[:2]
+    box = np.array([[[0, 0]], [[w, 0]], [[0, h]], [[w, h]]], np.float64)
+    shift = np.abs(cv2.perspectiveTransform(box, homography) - box).max()
+    return np.eye(3) if shift < 0.25 else np.asarray(homography, np.float64)
+
+
+class CompensatedProposer:
+    """Moving-object proposals under a moving camera (pan, zoom, shake).
+
+    Every frame the global motion from the previous one is estimated
+    (:func:`estimate_homography`) and chained, so each of the last ``samples`` kept frames (one
+    every ``every`` frames) is known in the current frame's coordinates. At a keyframe those are
+    warped onto the current frame and their per-pixel median is the background (an object that
+    moves is in few of them, so the median drops it); pixels differing from it by more than
+    ``threshold`` grey levels are foreground, then cleaned and boxed as :class:`MotionProposer`
+    does. Proposals whose patch still matches the background (normalised cross-correlation ≥
+    ``background_ncc``) are dropped: that is background texture a warp did not align exactly.
+    """
+
+    def __init__(
+        self,
+        min_area: float,
+        max_area: float,
+        nms_iou: float,
+        max_proposals: int,
+        every: int = 4,
+        samples: int = 6,
+        threshold: float = 20.0,
+        background_ncc: float = 0.6,
+    ) -> None:
+        self.min_area, self.max_area = min_area, max_area
+        self.nms_iou, self.max_proposals = nms_iou, max_proposals
+        self.every, self.samples = every, samples
+        self.threshold, self.background_ncc = threshold, background_ncc
+        self._past: list[tuple[np.ndarray, np.ndarray]] = []  # gray, homography → current
+        self._previous: np.ndarray | None = None
+        self._count = 0
+        self._background: np.ndarray | None = None
+        self._open = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+        self.dropped_as_background = 0
+
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        """Feed the next frame (BGR or gray uint8); returns it as gray."""
+        gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if self._previous is not None:
+            step = estimate_homography(self._previous, gray)
+            step = np.eye(3) if step is None else step
+            self._past = [(g, step @ h) for g, h in self._past]
+        if self._count % self.every == 0:
+            self._past.append((gray, np.eye(3)))
+            self._past = self._past[-self.samples :]
+        self._previous = gray
+        self._count += 1
+        return gray
+
+    @property
+    def ready(self) -> bool:
+        """Enough past frames for a median background (3 besides the current one)."""
+        return len(self._past) >= 4
+
+    def mask(self, gray: np.ndarray) -> np.ndarray:
+        """Foreground of ``gray`` (the frame last fed) against the warped median background."""
+        height, width = gray.shape
+        stack, valid = [], np.ones((height, width), bool)
+        refined = []
+        for past, homography in self._past:
+            warped = cv2.warpPerspective(past, homography, (width, height), flags=cv2.INTER_LINEAR)
+            # The chain drifts by a little each frame: one direct registration of the warped
+            # frame onto the current one removes what it accumulated.
+            residual = estimate_homography(warped, gray)
+            if residual is not None and not np.array_equal(residual, np.eye(3)):
+                homography = residual @ homography
+                warped = cv2.warpPerspective(
+                    past, homography, (width, height), flags=cv2.INTER_LINEAR
+                )
+            refined.append((past, homography))
+            inside = cv2.warpPerspective(
+                np.full_like(past, 255), homography, (width, height), flags=cv2.INTER_NEAREST
+            )
+            stack.append(warped)
+            valid &= inside > 0
+        self._past = refined
+        background = np.median(np.stack(stack), axis=0).astype(np.uint8)
+        self._background = background
+        diff = cv2.absdiff(gray, background)
+        fg = ((diff > self.threshold) & valid).astype(np.uint8) * 255
+        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
+        return cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close, iterations=2)
+
+    def boxes(self, mask: np.ndarray, gray: np.ndarray | None = None) -> torch.Tensor:
+        """Proposals of ``mask`` (from :meth:`mask`), minus those that look like the background."""
+        boxes = boxes_from_mask(
+            mask, self.min_area, self.max_area, self.nms_iou, 4 * self.max_proposals
+        )
+        if gray is None or self._background is None or len(boxes) == 0:
+            return boxes[: self.max_proposals]
+        keep = []
+        for i, (x1, y1, x2, y2) in enumerate(boxes.round().int().tolist()):
+            patch, behind = gray[y1:y2, x1:x2], self._background[y1:y2, x1:x2]
+            if patch.size < 4 or float(patch.std()) < 1 or float(behind.std()) < 1:
+                keep.append(i)
+                continue
+            score = float(cv2.matchTemplate(patch, behind, cv2.TM_CCOEFF_NORMED)[0, 0])
+            if score >= self.background_ncc:
+                self.dropped_as_background += 1
+            else:
+                keep.append(i)
+        return boxes[keep][: self.max_proposals]
