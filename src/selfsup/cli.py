@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from selfsup.cli_errors import guard
+from selfsup.cli_pipeline import pipeline_app
 from selfsup.config import (
     Params,
     RegistryParams,
@@ -27,7 +28,6 @@ from selfsup.config import (
     validate_params,
 )
 from selfsup.observe.metrics import StageRun, stage_metrics
-from selfsup.pipeline.cli import pipeline_app
 from selfsup.store import atomic_write_bytes, atomic_write_json
 
 app = typer.Typer(

@@ -79,7 +79,7 @@ def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
     assert (run_dir / "evaluate/report").read_text().startswith("<!DOCTYPE html>")
     # distill: the same learnt images and targets as the dvc stage's.
     for name in ("images.pt", "targets.pt"):
-        local_tensor = torch.load(run_dir / "distill/distilled" / name, weights_only=True)
+        local_tensor = torch.load(run_dir / "distill/output" / name, weights_only=True)
         dvc_tensor = torch.load(clone / "artifacts/distilled" / name, weights_only=True)
         assert torch.equal(local_tensor, dvc_tensor), name
     # mine: the local twin (every shard, then the merge) gives the dvc stage's graph.
@@ -114,7 +114,7 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
 
     # retrain-distilled: the champion distills the data, a fresh student trains on the set.
     cheap = run_local(profile_params("tiny"), tmp_path / "local", "retrain-distilled", registry)
-    distilled = json.loads((cheap.task_dir("distill") / "distilled/manifest.json").read_text())
+    distilled = json.loads((cheap.task_dir("distill") / "output/manifest.json").read_text())
     assert (
         distilled["teacher"]
         == json.loads((served.task_dir("unlearn") / "unlearned/manifest.json").read_text())[

@@ -24,6 +24,7 @@ from selfsup.deploy.workloads import (
     replace_table,
     table,
 )
+from selfsup.pipeline.components import TASKS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,8 +182,9 @@ def test_no_patch_addresses_a_list_by_position() -> None:
 
 
 def test_compiled_pipeline_tasks_run_their_own_functions_on_the_right_image() -> None:
-    """Each compiled task's container, parsed by KFP's own executor_main argument parser, runs a
-    function its embedded source defines; GPU tasks run on the CUDA image, the rest on the CPU."""
+    """Each compiled task's container, parsed by KFP's own executor_main argument parser, runs
+    the task's function, which its embedded source defines; GPU tasks run on the CUDA image,
+    the rest on the CPU."""
     paths = sorted((REPO / "pipelines/golden").glob("*.yaml"))
     assert {p.stem for p in paths} >= {"train", "retrain", "forget"}
     for path in paths:
@@ -190,7 +192,7 @@ def test_compiled_pipeline_tasks_run_their_own_functions_on_the_right_image() ->
         assert tasks, path
         for task in tasks:
             assert task.defined, (path.name, task.executor, task.function)
-            assert task.function == task.executor.replace("-", "_")
+            assert task.function == TASKS[task.executor].function.__name__
             assert task.image == ("selfsup:0.1.0-cuda" if task.gpus else "selfsup:0.1.0-cpu")
 
 

@@ -508,7 +508,7 @@ def test_retrain_distilled_trains_a_student_on_the_champions_distilled_set() -> 
     assert teacher == {"outputArtifactKey": "model", "producerTask": "pull"}
     student = tasks["pretrain-distilled"]["inputs"]["artifacts"]["distilled"]
     assert student["taskOutputArtifact"] == {
-        "outputArtifactKey": "distilled",
+        "outputArtifactKey": "output",
         "producerTask": "distill",
     }
     registered = tasks["register"]["inputs"]["artifacts"]["candidate"]["taskOutputArtifact"]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfsup.pipeline.cron import validate_cron
-from selfsup.pipeline.errors import CronError
+from selfsup.submit.cron import CronError, validate_cron
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
-"""Kubeflow Pipelines for the selfsup stages.
+"""Kubeflow Pipelines for the selfsup stages: the definitions and running them offline.
 
 The stages stay plain library functions. This package wraps them: one function per task
 (:mod:`~selfsup.pipeline.components`) made a lightweight component bound to the project image,
-what each task does around its stage call in the pod (:mod:`~selfsup.pipeline.runtime`), the
-DAGs (:mod:`~selfsup.pipeline.dags`), one helper each for resources, the GPU pool and secrets,
-cron validation, compilation, ``run-local`` and the KFP API client calls.
+what a task does around its stage call in the pod (:mod:`~selfsup.pipeline.runtime`), the DAGs
+(:mod:`~selfsup.pipeline.dags`), the pods' settings, compilation and ``run-local``. Submitting
+to a server is :mod:`selfsup.submit`; the commands are :mod:`selfsup.cli_pipeline`.
 """

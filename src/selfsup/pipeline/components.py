@@ -16,7 +16,7 @@ artifact contents, so passing it makes the cache miss exactly when the data chan
 # ruff: noqa: UP045
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
 from kfp import dsl
@@ -184,42 +184,26 @@ def evaluate(
     from selfsup.pipeline.runtime import task
 
     with task("evaluate", evaluate_params, metrics, dataset, data_hash, run_id=run_id) as t:
-        t.run(run, dataset, model, out=evaluation)
+        t.run(run, dataset, model, out=evaluation, run_id=run_id)
         t.publish_evaluation(evaluation, report, confusion)
 
 
-def distill(
-    distill_params: dict[str, Any],
+def on_model(
+    stage: str,
+    stage_params: dict[str, Any],
     data_hash: str,
     dataset: dsl.Input[dsl.Dataset],
     model: dsl.Input[dsl.Model],
-    distilled: dsl.Output[dsl.Dataset],
+    output: dsl.Output[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
     run_id: str = "",
 ) -> None:
-    """Distill the train split with the encoder as teacher (KRR-ST)."""
-    from selfsup.distill.stage import run
-    from selfsup.pipeline.runtime import task
+    """A stage that turns the dataset and the encoder into one artifact: ``distill`` (KRR-ST,
+    the encoder as teacher: a distilled set) or ``compress`` (pruned, quantized, exported)."""
+    from selfsup.pipeline.runtime import model_stage, task
 
-    with task("distill", distill_params, metrics, dataset, data_hash, run_id=run_id) as t:
-        t.run(run, dataset, model, out=distilled)
-
-
-def compress(
-    compress_params: dict[str, Any],
-    data_hash: str,
-    dataset: dsl.Input[dsl.Dataset],
-    model: dsl.Input[dsl.Model],
-    compressed: dsl.Output[dsl.Model],
-    metrics: dsl.Output[dsl.Metrics],
-    run_id: str = "",
-) -> None:
-    """Prune / quantize the encoder, fine-tuned label-free to its own embeddings; export it."""
-    from selfsup.compress.stage import run
-    from selfsup.pipeline.runtime import task
-
-    with task("compress", compress_params, metrics, dataset, data_hash, run_id=run_id) as t:
-        t.run(run, dataset, model, out=compressed)
+    with task(stage, stage_params, metrics, dataset, data_hash, run_id=run_id) as t:
+        t.run(model_stage(stage), dataset, model, out=output)
 
 
 def register(
@@ -297,7 +281,7 @@ def outcome(
 class TaskSpec:
     """A task's function and how the cluster runs it: resources, the GPU pool, caching (side
     effects are never cached), whether it needs the S3 store's credentials, and whether its
-    checkpoints are kept in the store (so a retry resumes)."""
+    checkpoints are kept in the store (so a retry resumes), and the arguments it always gets."""
 
     function: Callable[..., Any]
     resources: Resources
@@ -306,6 +290,7 @@ class TaskSpec:
     s3: bool = False
     checkpointed: bool = False
     retried: bool = True
+    fixed: dict[str, Any] = field(default_factory=dict)
 
 
 _SMALL = Resources(cpu_request="500m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
@@ -323,8 +308,10 @@ TASKS: dict[str, TaskSpec] = {
     "pretrain": TaskSpec(pretrain, _LARGE, gpu=True, s3=True, checkpointed=True),
     "pretrain-distilled": TaskSpec(pretrain_distilled, _MEDIUM, gpu=True),
     "evaluate": TaskSpec(evaluate, _MEDIUM),
-    "distill": TaskSpec(distill, Resources("2", "8", "8Gi", "16Gi"), gpu=True),
-    "compress": TaskSpec(compress, _MEDIUM),
+    "distill": TaskSpec(
+        on_model, Resources("2", "8", "8Gi", "16Gi"), gpu=True, fixed={"stage": "distill"}
+    ),
+    "compress": TaskSpec(on_model, _MEDIUM, fixed={"stage": "compress"}),
     "register": TaskSpec(register, _SMALL, cached=False, s3=True),
     "pull": TaskSpec(pull, _SMALL, cached=False, s3=True),
     "unlearn": TaskSpec(unlearn, _LARGE, gpu=True, cached=False),
@@ -337,4 +324,8 @@ def component(name: str, image: str) -> Any:
     """Task ``name`` bound to ``image``: one object per (task, image), wherever it runs."""
     if name not in TASKS:
         raise KeyError(f"unknown task {name!r}; tasks: {sorted(TASKS)}")
-    return dsl.component(base_image=image, install_kfp_package=False)(TASKS[name].function)
+    op = dsl.component(base_image=image, install_kfp_package=False)(TASKS[name].function)
+    # Named after the task, not the function (``on_model`` serves two tasks): the UI's and the
+    # YAML's component names stay distill and compress.
+    op.component_spec.name = op.name = name
+    return op

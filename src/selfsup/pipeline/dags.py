@@ -101,7 +101,7 @@ class Dag:
         spec, opts = TASKS[name], self.opts
         on_gpu = spec.gpu and opts.gpu is not None
         op = component(name, opts.gpu_image if on_gpu else opts.image)
-        task = op(**inputs, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).set_display_name(
+        task = op(**spec.fixed, **inputs, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER).set_display_name(
             display or name
         )
         apply_resources(task, spec.resources)
@@ -122,7 +122,7 @@ class Dag:
         """A task that reads the dataset and a model (evaluate, distill, compress)."""
         return self.add(
             name,
-            **{f"{name}_params": params},
+            **{"stage_params" if TASKS[name].fixed else f"{name}_params": params},
             data_hash=prepared.outputs["content_hash"],
             dataset=prepared.outputs["dataset"],
             model=model,
@@ -188,7 +188,7 @@ def retrain_distilled_tasks(dag: Dag, p: dict[str, Any]) -> None:
     student = dag.add(
         "pretrain-distilled",
         pretrain_params=p["pretrain_params"],
-        distilled=distilled.outputs["distilled"],
+        distilled=distilled.outputs["output"],
     )
     model = student.outputs["model"]
     evaluated = dag.on_model("evaluate", p["evaluate_params"], prepared, model)

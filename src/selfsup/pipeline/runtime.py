@@ -130,6 +130,19 @@ def confusion_metadata(evaluation: Path) -> dict[str, Any]:
     return dict(artifact.metadata)
 
 
+# The stages the ``on_model`` task runs (dataset + encoder → one artifact), by name.
+MODEL_STAGES = ("distill", "compress")
+
+
+def model_stage(stage: str) -> Any:
+    """The ``run`` of stage ``stage``, one of ``MODEL_STAGES``."""
+    import importlib
+
+    if stage not in MODEL_STAGES:
+        raise ConfigError(f"unknown stage {stage!r} for this task; stages: {list(MODEL_STAGES)}")
+    return importlib.import_module(f"selfsup.{stage}.stage").run
+
+
 @dataclass
 class Task:
     """One running task: its validated ``params``, where its metrics go (the KFP artifact and

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 
-from selfsup.pipeline.errors import CronError
+from selfsup.pipeline.errors import PipelineError
+
+
+class CronError(PipelineError):
+    """A cron expression KFP would reject or misread (KFP wants 6 fields, seconds first)."""
+
 
 # (name, lowest, highest) of the six fields, in KFP's order.
 _FIELDS = (

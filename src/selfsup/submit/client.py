@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from selfsup.pipeline.cron import validate_cron
 from selfsup.pipeline.errors import PipelineError
+from selfsup.submit.cron import validate_cron
 
 TOKEN_ENV = "SELFSUP_KFP_TOKEN"
 

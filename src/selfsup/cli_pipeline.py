@@ -214,8 +214,8 @@ def upload_and_start(
     """submit: upload a pipeline as a new version and start one run with params.yaml's values.
     schedule: the same, as a recurring run on --cron (default retrain, which promotes the new
     model only when the gate says it is better)."""
-    from selfsup.pipeline import client
-    from selfsup.pipeline.cron import validate_cron
+    from selfsup.submit import client
+    from selfsup.submit.cron import validate_cron
 
     scheduled = ctx.info_name == "schedule"
     if scheduled != (cron is not None):
