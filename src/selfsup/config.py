@@ -591,6 +591,11 @@ def load_params(path: Path, overrides: Sequence[str] = ()) -> Params:
     """Read and validate a params YAML file, with ``--set`` ``overrides`` applied; a missing
     section takes its defaults."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"params file {path} does not exist; write one with `selfsup params write --out "
+            f"{path}` (the defaults, to edit), or pass --params FILE"
+        )
     text = read_config_text(path, "params file")
     if not text.strip():
         raise ConfigError(

@@ -238,3 +238,24 @@ def test_clustering_with_a_selfsup_encoder(
     with torch.no_grad():
         expected = encoder(patches.float() / 255.0).numpy()
     assert np.allclose(feats, expected, atol=1e-5)
+
+
+def test_real_video_is_not_labelled_with_synthetic_class_names(
+    videos: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "clip.avi").write_bytes((videos / "synthetic-000.avi").read_bytes())  # no truth file
+    out = tmp_path / "mined"
+    stage.run(real, params=MineParams(contact_pairs=2), out=out)  # default source: synthetic
+    manifest = read_manifest(out, kind="dataset")
+    assert manifest["class_names"] == []
+    assert set(load_split(out, "train").labels.tolist()) <= {-1}
+    synthetic = tmp_path / "synthetic"
+    stage.run(videos, params=PARAMS, out=synthetic)
+    assert read_manifest(synthetic, kind="dataset")["class_names"] == [
+        "disc",
+        "square",
+        "triangle",
+        "cross",
+    ]

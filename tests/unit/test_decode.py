@@ -51,3 +51,21 @@ def test_truncated_file_is_an_error(tmp_path: Path) -> None:
     cut.write_bytes(data[: len(data) // 2])  # header still says 40 frames
     with pytest.raises(VideoError, match=r"cut\.avi"):
         list(read_frames(cut))
+
+
+def test_a_file_zeroed_in_the_middle_is_called_corrupted_without_opencv_noise(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    video = _write(tmp_path / "v.avi", 40)
+    data = bytearray(video.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + len(data) // 4] = bytes(len(data) // 4)  # zeroed, length unchanged
+    zeroed = tmp_path / "zeroed.avi"
+    zeroed.write_bytes(bytes(data))
+    with pytest.raises(VideoError, match="truncated or corrupted"):
+        list(read_frames(zeroed))
+    junk = tmp_path / "junk.avi"
+    junk.write_bytes(b"\x00" * 1000)
+    with pytest.raises(VideoError):
+        list(read_frames(junk))
+    assert "cap.cpp" not in capfd.readouterr().err

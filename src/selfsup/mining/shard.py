@@ -66,6 +66,7 @@ def _record(result: VideoResult, truth: dict[str, np.ndarray] | None) -> dict[st
         "gt_instance": [-1] * len(result.node_frames),
         "gt_class": [-1] * len(result.node_frames),
         "track_ious": [],
+        "truth": truth is not None,
     }
     if truth is None:
         return record

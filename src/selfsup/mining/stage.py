@@ -206,7 +206,9 @@ def write_mined(
         raise DataError(f"no video could be mined; failures: {shard.failures}")
     graph, patches, timings = build_graph(shard, params, encoder)
     metrics = {**_metrics(shard, graph, params), **timings}
-    synthetic = bool(params.source == "synthetic" or "synthetic" in metrics)
+    # Class names come from the source: only clips with ground truth (the generator's) have them;
+    # real video mined under the default `source: synthetic` is not labelled disc/square/...
+    synthetic = all(bool(r.get("truth")) for r in shard.records)
     with atomic_directory(out) as tmp:
         write_graph(tmp, graph)
         metrics["contact_sheet_pairs"] = contact_sheet(

@@ -18,8 +18,11 @@ import numpy as np
 from selfsup.errors import DataError
 
 # Header frame counts of some containers are estimates; a shortfall beyond this share is a
-# truncated file.
+# truncated or corrupted file.
 _TRUNCATION_TOLERANCE = 0.02
+# OpenCV's videoio logs a WARN ("cap.cpp … can't be used to capture by name") for every file its
+# FFmpeg backend cannot open; the VideoError below already says so, once, naming the file.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 class VideoError(DataError):
@@ -96,5 +99,6 @@ def read_frames(
     reached_limit = max_frames is not None and kept >= max_frames
     if not reached_limit and decoded < info.frame_count * (1 - _TRUNCATION_TOLERANCE):
         raise VideoError(
-            f"{path}: truncated — decoded {decoded} of {info.frame_count} frames in its header"
+            f"{path}: decoding stopped after {decoded} of the {info.frame_count} frames in its "
+            "header — the file is truncated or corrupted from there on"
         )

@@ -82,7 +82,8 @@ def estimate_homography(
     corners = cv2.goodFeaturesToTrack(previous, max_corners, 0.001, 5)
     if corners is None or len(corners) < 8:
         return None
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, None)
+    flow = cv2.calcOpticalFlowPyrLK  # its stubs want a nextPts array where None is documented
+    moved, status, _ = flow(previous, current, corners, None)  # type: ignore[call-overload]
     ok = status.ravel() == 1
     if ok.sum() < 8:
         return None
@@ -182,9 +183,9 @@ class CompensatedProposer:
         background = np.median(np.stack(stack), axis=0).astype(np.uint8)
         self._background = background
         diff = cv2.absdiff(gray, background)
-        fg = ((diff > self.threshold) & valid).astype(np.uint8) * 255
-        fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._open)
-        return cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._close, iterations=2)
+        raw = ((diff > self.threshold) & valid).astype(np.uint8) * 255
+        opened = cv2.morphologyEx(raw, cv2.MORPH_OPEN, self._open)
+        return cv2.morphologyEx(opened, cv2.MORPH_CLOSE, self._close, iterations=2)
 
     def boxes(self, mask: np.ndarray, gray: np.ndarray | None = None) -> torch.Tensor:
         """Proposals of ``mask`` (from :meth:`mask`), minus those that look like the background."""
