@@ -24,7 +24,7 @@ import numpy as np
 
 from selfsup.config import MineParams
 from selfsup.mining import stage
-from selfsup.mining.extract import mine_video
+from selfsup.mining.extract import mine_video, node_gap_frames
 from selfsup.mining.graph import read_graph
 from selfsup.mining.quality import iou
 from selfsup.mining.synthetic import read_ground_truth, write_synthetic_set
@@ -64,9 +64,8 @@ def _oracle_tracker_iou(folder: Path, params: MineParams) -> float:
         truth = read_ground_truth(video)
         assert truth is not None
         grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for _, f in read_frames(video)]
-        starts = range(
-            params.warmup_frames, len(grays) - params.track_length, params.keyframe_every
-        )
+        length = node_gap_frames(10.0, params.min_track_seconds) + 1  # 10 fps clips: 1st pair
+        starts = range(params.warmup_frames, len(grays) - length, params.keyframe_every)
         for start in starts:
             for k in range(len(truth["ids"])):
                 track = Track(track_id=0, start=start)
@@ -74,7 +73,7 @@ def _oracle_tracker_iou(folder: Path, params: MineParams) -> float:
                 template = tracker.start(
                     track, grays[start], (box[0], box[1], box[2], box[3]), start
                 )
-                for f in range(start + 1, start + params.track_length):
+                for f in range(start + 1, start + length):
                     template = tracker.step(track, template, grays[f], f)
                     if track.lost:
                         break
