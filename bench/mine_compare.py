@@ -41,6 +41,7 @@ from selfsup.mining.stage import synthetic_camera
 from selfsup.mining.synthetic import write_synthetic_set
 from selfsup.video.decode import probe
 
+_SELFSUP = str(Path(sys.executable).parent / "selfsup")  # the venv's console script
 _ARM = """
 import json, sys, time
 from pathlib import Path
@@ -155,7 +156,7 @@ def _train_encoder(mined: Path, out: Path) -> None:
     """A small triplet encoder on the mined pairs (the mine → pretrain → mine loop)."""
     params = out.parent / "pretrain-params.yaml"
     subprocess.run(
-        [sys.executable, "-m", "selfsup.cli", "params", "write", "--out", str(params), "--force"],
+        [_SELFSUP, "params", "write", "--out", str(params), "--force"],
         check=True,
     )
     sets = {
@@ -165,7 +166,7 @@ def _train_encoder(mined: Path, out: Path) -> None:
         "pretrain.batch_size": 128,
         "pretrain.num_workers": 0,
     }
-    cmd = [sys.executable, "-m", "selfsup.cli", "pretrain", "--params", str(params)]
+    cmd = [_SELFSUP, "pretrain", "--params", str(params)]
     for key, value in sets.items():
         cmd += ["--set", f"{key}={value}"]
     subprocess.run([*cmd, "--data", str(mined), "--out", str(out)], check=True)
