@@ -454,6 +454,23 @@ def _split_by_fraction(
     return [i for i in range(len(labels)) if i not in chosen], sorted(test)
 
 
+def read_image_file(path: Path, params: DataParams) -> torch.Tensor | None:
+    """One image file as uint8 ``[3,S,S]`` (``S = params.image_size``), or None when it cannot
+    be read; a file over ``data.max_image_bytes`` or an image over ``data.max_image_pixels`` is
+    a DataError. The folder source and ``selfsup embed`` read images through this."""
+    try:
+        size = path.stat().st_size
+        if size > params.max_image_bytes:
+            raise DataError(
+                f"image {path} is {size:,} bytes, over data.max_image_bytes="
+                f"{params.max_image_bytes:,}"
+            )
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return decode_image_bytes(data, params.image_size, params.max_image_pixels, str(path))
+
+
 def load_folder(params: DataParams) -> SourceData:
     """A user's image folder: ``train/`` + ``test/``, or one folder split by ``test_fraction``."""
     if not params.folder:
@@ -501,19 +518,7 @@ def load_folder(params: DataParams) -> SourceData:
     for split, (paths, owners) in per_split.items():
 
         def decode(i: int, paths: list[Path] = paths) -> torch.Tensor | None:
-            try:
-                size = paths[i].stat().st_size
-                if size > params.max_image_bytes:
-                    raise DataError(
-                        f"image {paths[i]} is {size:,} bytes, over data.max_image_bytes="
-                        f"{params.max_image_bytes:,}"
-                    )
-                data = paths[i].read_bytes()
-            except OSError:
-                return None
-            return decode_image_bytes(
-                data, params.image_size, params.max_image_pixels, str(paths[i])
-            )
+            return read_image_file(paths[i], params)
 
         labels = [index.get(o, UNLABELED) for o in owners]
         candidates[split] = (labels, [str(p) for p in paths], decode)
