@@ -20,6 +20,7 @@ import typer
 from selfsup.cli_errors import guard
 from selfsup.cli_pipeline import pipeline_app
 from selfsup.config import (
+    GateParams,
     Params,
     RegistryParams,
     load_params,
@@ -518,21 +519,34 @@ RegistryOption = Annotated[
 def _registry(uri: str | None) -> Any:
     from selfsup.registry.register import open_registry
 
-    return guard(lambda: open_registry(uri or _GATE_DEFAULTS.uri))
+    return guard(lambda: open_registry(uri or _REGISTRY_DEFAULTS.uri))
 
 
-_GATE_DEFAULTS = RegistryParams()
+_REGISTRY_DEFAULTS = RegistryParams()
 KnnMarginOption = Annotated[
-    float, typer.Option(help="kNN top-1 gain needed to promote (when labeled)")
+    float | None,
+    typer.Option(help="kNN top-1 gain needed to promote (when labeled); default: gate.knn_margin"),
 ]
-RankMeMarginOption = Annotated[float, typer.Option(help="RankMe gain needed to promote")]
+RankMeMarginOption = Annotated[
+    float | None, typer.Option(help="RankMe gain needed to promote; default: gate.rankme_margin")
+]
+GateParamsOption = Annotated[
+    Path | None,
+    typer.Option("--params", help="params YAML whose gate section sets the margins"),
+]
 
 
-def _gate(knn_margin: float, rankme_margin: float) -> RegistryParams:
+def _gate(params: Path | None, knn_margin: float | None, rankme_margin: float | None) -> GateParams:
+    """The gate of ``params`` (params.yaml's ``gate``; the defaults without a file), with the
+    margins given as options over it."""
     from pydantic import ValidationError
 
+    base = guard(lambda: load_params(params)).gate if params is not None else GateParams()
+    given = {"knn_margin": knn_margin, "rankme_margin": rankme_margin}
     try:
-        return RegistryParams(knn_margin=knn_margin, rankme_margin=rankme_margin)
+        return base.model_validate(
+            {**base.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+        )
     except ValidationError as exc:
         typer.echo(f"error: invalid margins: {exc.errors()[0]['msg']}", err=True)
         raise typer.Exit(code=2) from None
@@ -547,19 +561,27 @@ def registry_register(
     model: Annotated[Path, typer.Option(help="model directory (from pretrain)")],
     evaluation: Annotated[Path, typer.Option(help="metrics JSON written by selfsup evaluate")],
     registry: RegistryOption = None,
-    knn_margin: KnnMarginOption = _GATE_DEFAULTS.knn_margin,
-    rankme_margin: RankMeMarginOption = _GATE_DEFAULTS.rankme_margin,
+    params: GateParamsOption = None,
+    knn_margin: KnnMarginOption = None,
+    rankme_margin: RankMeMarginOption = None,
+    promote: Annotated[
+        bool,
+        typer.Option(
+            help="apply the gate's verdict; --no-promote records it and leaves the champion "
+            "(dvc repro / dvc exp run)"
+        ),
+    ] = True,
     out: Annotated[Path | None, typer.Option(help="write the gate's decision JSON here")] = None,
 ) -> None:
     """Register a model (challenger) with its lineage and metrics, then run the promotion gate."""
     from selfsup.registry.lineage import data_version
     from selfsup.registry.register import register_and_gate
 
-    reg, gate = _registry(registry), _gate(knn_margin, rankme_margin)
+    reg, gate = _registry(registry), _gate(params, knn_margin, rankme_margin)
 
     def run() -> dict[str, Any]:
         lineage = {"data_version": data_version(Path.cwd())}
-        return register_and_gate(reg, model, evaluation, gate, lineage)
+        return register_and_gate(reg, model, evaluation, gate, lineage, promote)
 
     with _observed("register") as observed:
         decision = guard(run)
@@ -608,13 +630,14 @@ def registry_show(
 def registry_promote(
     ref: Annotated[str, typer.Argument(help="model id or challenger")] = "challenger",
     registry: RegistryOption = None,
-    knn_margin: KnnMarginOption = _GATE_DEFAULTS.knn_margin,
-    rankme_margin: RankMeMarginOption = _GATE_DEFAULTS.rankme_margin,
+    params: GateParamsOption = None,
+    knn_margin: KnnMarginOption = None,
+    rankme_margin: RankMeMarginOption = None,
     force: Annotated[str | None, typer.Option(help="skip the gate; the reason is recorded")] = None,
 ) -> None:
     """Run the promotion gate for a model against the champion (or force it, with a reason)."""
-    reg = _registry(registry)
-    decision = guard(lambda: reg.promote(ref, _gate(knn_margin, rankme_margin), force))
+    reg, gate = _registry(registry), _gate(params, knn_margin, rankme_margin)
+    decision = guard(lambda: reg.promote(ref, gate, force))
     typer.echo(f"{decision['action']} {decision['model']}: {decision['reason']}")
 
 

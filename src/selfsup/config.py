@@ -403,28 +403,31 @@ class CompressParams(_Strict):
     seed: Seed = 0
 
 
-class RegistryParams(_Strict):
-    """``selfsup registry``: where models are kept and the label-free promotion gate.
+class GateParams(_Strict):
+    """The registry's promotion gates (params.yaml's ``gate``): versioned with the experiment
+    that they judge, and the same under ``dvc repro``, the CLI and the pipelines.
 
     A candidate replaces the champion only when its kNN top-1 (when both were evaluated on
-    labeled data) and its RankMe each beat the champion's by at least the margin. Not a section
-    of :class:`Params` (params.yaml): where the registry lives is a deployment choice (a local
-    folder under ``dvc repro``, S3 on the cluster), so the CLI takes these as options
-    (``--knn-margin`` ...) and the ``retrain`` pipeline as its ``registry_params``.
+    labeled data) and its RankMe each beat the champion's by at least the margin; an unlearned
+    model only when its audit is close enough to retraining from scratch on the remaining data.
     """
 
-    uri: str = Field(
-        "registry", description="local directory or s3://bucket/prefix; $SELFSUP_REGISTRY wins"
-    )
     knn_margin: float = Field(0.005, ge=0.0, le=1.0, description="kNN top-1 gain to promote")
     rankme_margin: float = Field(0.0, ge=0.0, description="RankMe gain to promote")
-    # Deletion requests (the forget pipeline): the unlearned model replaces the champion only when
-    # its audit is close enough to retraining from scratch on the remaining data.
     max_forget_gap: float = Field(
         0.05, ge=0.0, le=1.0, description="deletion: forget-set accuracy minus retrain's, at most"
     )
     max_attack_gap: float = Field(
         0.05, ge=0.0, le=1.0, description="deletion: attack member rate minus retrain's, at most"
+    )
+
+
+class RegistryParams(GateParams):
+    """``selfsup registry``: where models are kept (a deployment choice — a local folder under
+    ``dvc repro``, S3 on the cluster — so not in params.yaml), with the gate's margins."""
+
+    uri: str = Field(
+        "registry", description="local directory or s3://bucket/prefix; $SELFSUP_REGISTRY wins"
     )
 
 
@@ -438,6 +441,7 @@ class Params(_Strict):
     unlearn: UnlearnParams = UnlearnParams()
     distill: DistillParams = DistillParams()
     compress: CompressParams = CompressParams()
+    gate: GateParams = GateParams()
 
 
 PROFILES: dict[str, dict[str, Any]] = {

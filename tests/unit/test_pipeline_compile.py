@@ -64,7 +64,7 @@ def test_each_pipeline_matches_its_golden_copy(name: str) -> None:
 
 
 def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
-    from selfsup.config import profile_params
+    from selfsup.config import GateParams, profile_params
 
     spec, platform = _docs(compiling.pipeline_yaml("retrain"))
     tasks = _run_tasks(spec)
@@ -86,6 +86,14 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
     assert set(pipeline_arguments("retrain", profile_params("tiny"))) == declared
     defaults = spec["root"]["inputDefinitions"]["parameters"]["registry_params"]["defaultValue"]
     assert defaults["uri"] == CLUSTER_REGISTRY.uri
+    # The gate's margins come from params.yaml's gate section, the registry's place does not.
+    gated = profile_params("tiny").model_copy(
+        update={"gate": GateParams(knn_margin=0.2, rankme_margin=1.5, max_forget_gap=0.01)}
+    )
+    arguments = pipeline_arguments("retrain", gated)
+    assert (arguments["knn_margin"], arguments["rankme_margin"]) == (0.2, 1.5)
+    assert arguments["registry_params"]["max_forget_gap"] == 0.01
+    assert arguments["registry_params"]["uri"] == CLUSTER_REGISTRY.uri
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -276,9 +284,10 @@ def test_pipeline_parameters_mirror_params_yaml(compiled: str) -> None:
 
     spec, _ = _docs(compiled)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    # Every params section is a pipeline parameter, except unlearn's: deletion requests are
-    # served by the forget pipeline.
-    structs = {f"{s}_params" for s in Params.model_fields if s != "unlearn"}
+    # Every params section is a pipeline parameter, except unlearn's (deletion requests are
+    # served by the forget pipeline) and the gate's (train registers nothing; the pipelines that
+    # do take it in registry_params).
+    structs = {f"{s}_params" for s in Params.model_fields if s not in ("unlearn", "gate")}
     knobs = {"epochs": "NUMBER_INTEGER", "batch_size": "NUMBER_INTEGER", "method": "STRING",
              "data_source": "STRING"}  # fmt: skip
     assert set(inputs) == structs | set(knobs)

@@ -94,6 +94,25 @@ def test_gate_promotes_keeps_and_rollback_restores(registry: Registry, tmp_path:
     assert forced["action"] == "promote" and registry.aliases()["champion"] == worse["id"]
 
 
+def test_an_unapplied_gate_records_its_verdict_and_changes_no_alias(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """What `dvc repro` / `dvc exp run` do (register --no-promote): the verdict is logged, the
+    champion stays, and an explicit promote then applies the same gate."""
+    first = registry.register(model_dir(tmp_path / "m1", 1), evaluation(5, 0.50), {})["id"]
+    registry.promote(first, PARAMS)
+    better = registry.register(model_dir(tmp_path / "m2", 2), evaluation(6, 0.60), {})["id"]
+    before = registry.aliases()
+    verdict = registry.promote(better, PARAMS, apply=False)
+    assert verdict["action"] == "keep" and verdict["gate_admits"] is True
+    assert f"selfsup registry promote {better}" in verdict["reason"]
+    assert registry.aliases() == before and before["champion"] == first
+    worse = registry.register(model_dir(tmp_path / "m3", 3), evaluation(6, 0.40), {})["id"]
+    assert registry.promote(worse, PARAMS, apply=False)["gate_admits"] is False
+    assert registry.promote(better, PARAMS)["action"] == "promote"
+    assert registry.aliases()["champion"] == better
+
+
 def test_pull_returns_the_registered_weights(registry: Registry, tmp_path: Path) -> None:
     src = model_dir(tmp_path / "m1", 1)
     model_id = registry.register(src, evaluation(5, 0.5), {})["id"]

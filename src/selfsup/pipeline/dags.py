@@ -243,7 +243,9 @@ class Pipeline:
         """The pipeline's parameters and their defaults (the UI shows these)."""
         forced = {s: getattr(defaults, s).model_copy(update=v) for s, v in self.forced.items()}
         values = section_arguments(defaults.model_copy(update=forced))
-        values["registry"] = registry.model_dump(mode="json")
+        # Where the registry is comes from the deployment; its gate, from params.yaml.
+        gate = defaults.gate.model_dump()
+        values["registry"] = RegistryParams(uri=registry.uri, **gate).model_dump(mode="json")
         sections = self.sections + (("registry",) if self.registry else ())
         out: dict[str, Any] = {"forget_ids": []} if self.request else {}
         for knob, (section, name) in KNOBS.items():

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,7 +274,10 @@ def register_through(
     deletion gate) registered with ``evaluation``'s metrics, promoted only if ``gate`` admits it."""
     from selfsup.registry.register import register_and_gate, register_unlearned
 
-    admit = {"champion": register_and_gate, "deletion": register_unlearned}
+    admit: dict[str, Callable[..., dict[str, Any]]] = {
+        "champion": register_and_gate,
+        "deletion": register_unlearned,
+    }
     name, source = GATES.get(gate, ("register", ""))
     with task("registry", registry_values, metrics, run_id=run_id, name=name) as t:
         if gate not in GATES:

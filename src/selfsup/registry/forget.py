@@ -3,7 +3,7 @@ it was unlearned *from* the champion, on the champion's data, and its audit is c
 retraining from scratch.
 
 The improvement gate of :mod:`selfsup.registry.gate` does not apply: forgetting is allowed to cost
-accuracy. What must hold instead (``RegistryParams.max_forget_gap`` / ``max_attack_gap``): the
+accuracy. What must hold instead (``GateParams.max_forget_gap`` / ``max_attack_gap``): the
 unlearned model's accuracy on the forget set and the membership attack's member rate on it
 exceed the retrain baseline's by at most the margins (the attack only when it was trusted on the
 original model). Without a retrain baseline there is nothing to compare with, so the model is
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from selfsup.config import RegistryParams
+from selfsup.config import GateParams
 from selfsup.errors import SelfsupError
 
 
-def audit_verdict(unlearn: dict[str, Any], gate: RegistryParams) -> tuple[bool, str]:
+def audit_verdict(unlearn: dict[str, Any], gate: GateParams) -> tuple[bool, str]:
     """(pass, reason) for the metrics of ``selfsup unlearn`` (its ``metrics.json``)."""
     method = str(unlearn["method"])
     gaps = unlearn.get("gaps_to_retrain", {}).get(method)

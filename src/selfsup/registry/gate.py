@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from selfsup.config import RegistryParams
+from selfsup.config import GateParams
 from selfsup.errors import SelfsupError
 
 
@@ -52,7 +52,7 @@ def _trained(metrics: dict[str, Any], key: str) -> float | None:
 
 
 def gate(
-    candidate: dict[str, Any], champion: dict[str, Any] | None, params: RegistryParams
+    candidate: dict[str, Any], champion: dict[str, Any] | None, params: GateParams
 ) -> GateResult:
     """Decide whether ``candidate`` replaces ``champion`` (``None``: there is none yet)."""
     if _trained(candidate, "rankme") is None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from selfsup.config import RegistryParams
+from selfsup.config import GateParams
 from selfsup.errors import SelfsupError
 from selfsup.registry.registry import Registry
 
@@ -39,24 +39,26 @@ def register_and_gate(
     registry: Registry,
     model: Path,
     evaluation: Path,
-    gate: RegistryParams,
+    gate: GateParams,
     lineage: dict[str, Any],
+    promote: bool = True,
 ) -> dict[str, Any]:
     """Register ``model`` with the metrics in ``evaluation`` (metrics.json of ``selfsup
-    evaluate``) as challenger, then promote it only if the gate says so. Returns the decision."""
+    evaluate``) as challenger, then promote it only if the gate says so (``promote=False``: only
+    record the gate's verdict — what ``dvc repro`` and ``dvc exp run`` do). Returns the decision."""
     if not Path(evaluation).is_file():
         raise SelfsupError(f"{evaluation} does not exist: run selfsup evaluate first")
     metrics = json.loads(Path(evaluation).read_text())
     _ensure_versioned_bucket(registry)
     record = registry.register(Path(model), metrics, lineage)
-    return with_promoted(registry.promote(record["id"], gate))
+    return with_promoted(registry.promote(record["id"], gate, apply=promote))
 
 
 def register_unlearned(
     registry: Registry,
     unlearned: Path,
     evaluation: Path,
-    gate: RegistryParams,
+    gate: GateParams,
     lineage: dict[str, Any],
 ) -> dict[str, Any]:
     """Serve a deletion request in the registry: ``unlearned`` is ``selfsup unlearn``'s output

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from selfsup.config import RegistryParams
+from selfsup.config import GateParams
 from selfsup.errors import SelfsupError
 from selfsup.registry.gate import gate
 from selfsup.registry.log import create_once, read_slot, slot_key, slots
@@ -205,8 +205,11 @@ class Registry:
         self._append(decide)
         return record
 
-    def promote(self, ref: str, params: RegistryParams, force: str | None = None) -> dict[str, Any]:
-        """Run the gate for ``ref`` against the champion; ``force`` (a reason) skips the gate."""
+    def promote(
+        self, ref: str, params: GateParams, force: str | None = None, apply: bool = True
+    ) -> dict[str, Any]:
+        """Run the gate for ``ref`` against the champion; ``force`` (a reason) skips the gate.
+        ``apply=False`` records the gate's verdict (``gate_admits``) and changes no alias."""
         model = self.resolve(ref)
         model_metrics = self.record(model)["metrics"]
 
@@ -223,6 +226,11 @@ class Registry:
                 promote, reason = result.promote, result.reason
                 gate_info = {"knn_margin": params.knn_margin, "rankme_margin": params.rankme_margin}
             after = dict(before)
+            admitted = promote
+            if not apply:
+                promote = False
+                verdict = "would promote" if admitted else "would keep the champion"
+                reason = f"{verdict} ({reason}); not applied: `selfsup registry promote {model}`"
             if promote:
                 after["history"] = [*before.get("history", []), model]
                 after["champion"] = model
@@ -235,6 +243,7 @@ class Registry:
                 "champion_before": champion,
                 "champion_after": after["champion"],
                 "gate": gate_info,
+                "gate_admits": admitted,
             }
             return fields, after
 
