@@ -20,8 +20,10 @@ import typer
 from selfsup.cli_errors import guard
 from selfsup.cli_pipeline import pipeline_app
 from selfsup.config import (
+    CompressParams,
     GateParams,
     Params,
+    PretrainParams,
     RegistryParams,
     load_params,
     profile_params,
@@ -62,7 +64,15 @@ SetOption = Annotated[
 ]
 
 
+# The ``Literal`` params fields that options override: Typer lists their values in --help and
+# refuses any other before anything is imported.
+PretrainMethod = PretrainParams.model_fields["method"].annotation
+CompressMethod = CompressParams.model_fields["method"].annotation
+
+
 def _params(path: Path, overrides: list[str] | None = None) -> Params:
+    """The validated params. Each stage command calls this before it imports its stage (torch,
+    kornia: seconds), so a bad value is refused at once."""
     return guard(lambda: load_params(path, overrides or ()))
 
 
@@ -113,9 +123,9 @@ def data_prepare(
     metrics: MetricsOption = None,
 ) -> None:
     """Build a dataset directory (uint8 shards + manifest) from the configured source."""
+    config = _params(params, overrides)
     from selfsup.data import stage
 
-    config = _params(params, overrides)
     with _observed("data") as run:
         result = guard(lambda: stage.run(params=config.data, out=out))
         run.record("data", result)
@@ -181,11 +191,8 @@ def pretrain(
         ),
     ] = None,
     method: Annotated[
-        str | None,
-        typer.Option(
-            help="override pretrain.method: simclr | triplet | simclr+triplet | simclr-topk"
-            " | groco | groco+mined | gsimclr | distilled | byol"
-        ),
+        PretrainMethod | None,  # type: ignore[valid-type]
+        typer.Option(help="override pretrain.method"),
     ] = None,
     pairs: Annotated[
         Path | None,
@@ -206,15 +213,15 @@ def pretrain(
     """
     from contextlib import nullcontext
 
-    from selfsup.observe.metrics import serve_metrics
-    from selfsup.train import stage
-    from selfsup.train.distributed import is_main_process
-
     config = _params(params, overrides)
     train = config.pretrain
     if method is not None:
         updated = {**config.model_dump(), "pretrain": {**train.model_dump(), "method": method}}
         train = guard(lambda: validate_params(updated, "--method")).pretrain
+    from selfsup.observe.metrics import serve_metrics
+    from selfsup.train import stage
+    from selfsup.train.distributed import is_main_process
+
     main = is_main_process()
     scrape = serve_metrics(metrics_port, "pretrain") if metrics_port and main else nullcontext()
     observed = _observed("pretrain") if main else nullcontext(StageRun())
@@ -245,9 +252,9 @@ def evaluate(
     metrics: MetricsOption = None,
 ) -> None:
     """kNN, linear probe, RankMe and ECE of the encoder and of a random-init floor."""
+    config = _params(params, overrides)
     from selfsup.evaluate import stage
 
-    config = _params(params, overrides)
     with _observed("evaluate") as run:
         result = guard(lambda: stage.run(data, model, params=config.evaluate, out=out))
         run.record("evaluate", result)
@@ -278,9 +285,9 @@ def mine(
     metrics: MetricsOption = None,
 ) -> None:
     """Mine an object graph with transitive positive pairs from video (Wang et al. 2017)."""
+    config = _params(params, overrides).mine
     from selfsup.mining import stage
 
-    config = _params(params, overrides).mine
     with _observed("mine") as run:
         if shard is not None:
             result = guard(lambda: stage.run_shard(shard, videos, params=config, out=out))
@@ -308,9 +315,9 @@ def unlearn(
     metrics: MetricsOption = None,
 ) -> None:
     """Serve a deletion request: Label-Agnostic Forgetting, audited against the baselines."""
+    config = _params(params, overrides)
     from selfsup.unlearn import stage
 
-    config = _params(params, overrides)
     with _observed("unlearn") as run:
         result = guard(
             lambda: stage.run(data, model, forget, params=config.unlearn, out=out, head_dir=head)
@@ -329,9 +336,9 @@ def distill(
     metrics: MetricsOption = None,
 ) -> None:
     """Distill the data into m learnt images + targets (KRR-ST); pretrain --method distilled."""
+    config = _params(params, overrides)
     from selfsup.distill import stage
 
-    config = _params(params, overrides)
     with _observed("distill") as run:
         result = guard(lambda: stage.run(data, model, params=config.distill, out=out))
         run.record("distill", result)
@@ -346,20 +353,20 @@ def compress(
     params: ParamsOption = Path("params.yaml"),
     overrides: SetOption = None,
     method: Annotated[
-        str | None,
-        typer.Option(help="override compress.method: magnitude | ssvi | int8 | <pruning>+int8"),
+        CompressMethod | None,  # type: ignore[valid-type]
+        typer.Option(help="override compress.method"),
     ] = None,
     density: Annotated[float | None, typer.Option(help="override compress.density")] = None,
     metrics: MetricsOption = None,
 ) -> None:
     """A smaller deployable encoder: pruning (magnitude, SSVI), int8, ONNX/TorchScript export."""
-    from selfsup.compress import stage
-
     config = _params(params, overrides)
     chosen = {k: v for k, v in (("method", method), ("density", density)) if v is not None}
     if chosen:
         updated = {**config.model_dump(), "compress": {**config.compress.model_dump(), **chosen}}
         config = guard(lambda: validate_params(updated, "--method/--density"))
+    from selfsup.compress import stage
+
     with _observed("compress") as run:
         result = guard(lambda: stage.run(data, model, params=config.compress, out=out))
         run.record("compress", result)

@@ -164,3 +164,32 @@ def test_version_params_write_force_and_set_on_a_stage(tmp_path: Path) -> None:
     )  # fmt: skip
     assert prepared.exit_code == 0, prepared.output
     assert read_dataset_manifest(tmp_path / "d")["splits"] == {"train": 8, "test": 4}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["pretrain", "--method", "simclr2"],
+        ["compress", "--method", "prune", "--model", "m"],
+        ["evaluate", "--set", "evaluate.knn_k=-1", "--model", "m"],
+    ],
+)
+def test_a_bad_value_is_refused_before_torch_is_imported(tmp_path: Path, args: list[str]) -> None:
+    """In a fresh interpreter (this one has torch loaded): the choices come from params'
+    Literal fields and the params are validated before a stage module is imported."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom selfsup.cli import app\n"
+        "try:\n    app(sys.argv[1:])\nexcept SystemExit as exit:\n"
+        "    print('torch' in sys.modules, exit.code)\n"
+    )
+    command = [*args, "--data", str(tmp_path), "--out", str(tmp_path / "out")]
+    params = ["--params", str(tmp_path / "params.yaml")]
+    runner.invoke(app, ["params", "write", "--out", str(tmp_path / "params.yaml")])
+    done = subprocess.run(
+        [sys.executable, "-c", script, *command, *params], capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["False", "2"], done.stdout + done.stderr
+    assert "simclr2" in done.stderr or "prune" in done.stderr or "knn_k" in done.stderr
