@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from selfsup import cli_serve
 from selfsup.cli_errors import guard
 from selfsup.cli_pipeline import pipeline_app
 from selfsup.config import (
@@ -47,6 +48,9 @@ app.add_typer(params_app, name="params")
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(store_app, name="store")
 app.add_typer(registry_app, name="registry")
+app.command("embed")(cli_serve.embed)
+app.command("model-card")(cli_serve.model_card)
+app.command("serve")(cli_serve.serve)
 
 ParamsOption = Annotated[Path, typer.Option("--params", help="params YAML (see params.yaml)")]
 MetricsOption = Annotated[
