@@ -18,7 +18,7 @@ from selfsup.observe.metrics import (
     push,
     stage_metrics,
 )
-from selfsup.observe.progress import ByteProgress
+from selfsup.observe.progress import Progress
 
 
 def samples(text: str) -> dict[str, float]:
@@ -100,13 +100,38 @@ def test_stage_metrics_without_a_gateway_pushes_nothing(
 def test_byte_progress_logs_plain_lines_when_not_a_terminal(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.INFO, "selfsup"), ByteProgress(4_000_000, "upload m", 0.0) as p:
+    with (
+        caplog.at_level(logging.INFO, "selfsup"),
+        Progress(4_000_000, "upload m", unit="B", log_every_s=0.0) as p,
+    ):
         p.update(1_000_000)
         p.update(3_000_000)
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("upload m: 1.0/4.0 MB (25%), ")
     assert lines[-1].startswith("upload m: done, 4.0/4.0 MB (100%)")
     assert p.done == 4_000_000
+
+
+def test_step_progress_logs_at_most_every_interval_with_rate_eta_and_metrics(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Off a terminal, on a fake clock: one step per second, a line every 20 s at the most."""
+    import selfsup.observe.progress as progress
+
+    clock = iter(float(t) for t in range(1000))
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    with caplog.at_level(logging.INFO, "selfsup"), Progress(100, "pretrain epoch 1/5") as bar:
+        for step in range(50):
+            bar.step(loss=5.0 - step / 100, img_s=256.0)
+    lines = [r.getMessage() for r in caplog.records]
+    # The clock reads 0 at the start, then once per step: lines at t = 20 and 40, then "done".
+    assert len(lines) == 3, lines
+    assert lines[0] == (
+        "pretrain epoch 1/5: 20/100 steps (20%), 1 steps/s, ETA 1m20s, 0m20s elapsed, "
+        "loss 4.81, img_s 256"
+    )
+    assert lines[1].startswith("pretrain epoch 1/5: 40/100 steps (40%), 1 steps/s, ETA 1m00s")
+    assert lines[2].startswith("pretrain epoch 1/5: done, 50/100 steps (50%)")
 
 
 def test_serve_metrics_exposes_the_running_stage_and_stops() -> None:

@@ -18,7 +18,7 @@ from torch.nn.utils import prune
 from selfsup.compress.distill import DistillSet, batches
 from selfsup.compress.targets import prunable_modules
 from selfsup.config import CompressParams
-from selfsup.observe.progress import StepProgress
+from selfsup.observe.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def finetune(encoder: nn.Module, data: DistillSet, params: CompressParams) -> li
     optimizer = torch.optim.Adam(encoder.parameters(), lr=params.lr)
     losses: list[float] = []
     encoder.train()
-    with StepProgress(params.steps, "magnitude fine-tune") as progress:
+    with Progress(params.steps, "magnitude fine-tune") as progress:
         for images, targets in batches(data, params.batch_size, params.steps, params.seed):
             loss = distill_loss(encoder(images), targets)
             optimizer.zero_grad(set_to_none=True)

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from selfsup.compress.distill import DistillSet, batches
 from selfsup.compress.targets import prunable_weight_names
 from selfsup.config import CompressParams
-from selfsup.observe.progress import StepProgress
+from selfsup.observe.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def ssvi_compress(encoder: nn.Module, data: DistillSet, params: CompressParams) 
     result = SSVIResult(posterior, active_counts=[posterior.active_counts()])
     encoder.train()
     steps = batches(data, params.batch_size, params.steps, params.seed)
-    with StepProgress(params.steps, "ssvi") as progress:
+    with Progress(params.steps, "ssvi") as progress:
         for t, (images, targets) in enumerate(steps, start=1):
             update = t % params.update_every == 0 and t <= end and params.drop_fraction > 0
             weights = posterior.sample()

@@ -36,7 +36,7 @@ from selfsup.models import build_encoder
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
 from selfsup.observe.image_grid import labelled_grid, to_hwc_uint8, write_png
-from selfsup.observe.progress import StepProgress
+from selfsup.observe.progress import Progress
 from selfsup.store import (
     atomic_directory,
     atomic_write_json,
@@ -116,7 +116,7 @@ def distill(
     pool.warm_up(synthetic.detach(), targets.detach())
     losses: list[float] = []
     started = time.perf_counter()
-    with StepProgress(params.outer_steps, "distill") as bar:
+    with Progress(params.outer_steps, "distill") as bar:
         for _ in range(params.outer_steps):
             batch = torch.randint(
                 0, len(real_images), (params.real_batch_size,), generator=generator

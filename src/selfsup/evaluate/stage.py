@@ -11,8 +11,11 @@ model and data.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,8 @@ from selfsup.observe.metrics import RUN_ID_ENV
 from selfsup.registry.lineage import code_revision
 from selfsup.store import atomic_directory, atomic_write_json, write_manifest
 from selfsup.store.manifest import params_digest
+
+logger = logging.getLogger(__name__)
 
 EVALUATION_KIND = "evaluation"
 METRICS_NAME = "metrics.json"
@@ -143,13 +148,15 @@ def evaluate_encoder(
     labeled: bool,
     num_classes: int,
     device: torch.device | None = None,
+    desc: str | None = None,
 ) -> EncoderEvaluation:
-    """Embed both splits with ``encoder`` and compute every metric the data allows."""
+    """Embed both splits with ``encoder`` and compute every metric the data allows (``desc``:
+    the name its progress is shown under)."""
     # The wrapper takes the encoder's mode: embed() restores the mode it found, and a wrapper left
     # in train mode would put the caller's encoder (and its BatchNorm updates) into train mode.
     runner = _OnDevice(encoder, device or _device()).train(encoder.training)
-    train_f = embed(runner, train.images, params.batch_size)
-    test_f = embed(runner, test.images, params.batch_size)
+    train_f = embed(runner, train.images, params.batch_size, desc and f"{desc}: embed train")
+    test_f = embed(runner, test.images, params.batch_size, desc and f"{desc}: embed test")
     rank = rankme(
         train_f if len(train_f) else test_f, max_samples=params.rankme_samples, seed=params.seed
     )
@@ -322,16 +329,19 @@ def run(
     labeled = train.labeled and test.labeled
     num_classes = _num_classes(class_names, train, test) if labeled else len(class_names)
     device = _device()
-    results = {
-        name: evaluate_encoder(
-            enc, train, test, params, labeled=labeled, num_classes=num_classes, device=device
-        )
-        for name, enc in (
-            ("trained", encoder),
-            ("random_init", random_init_encoder(pretrain, params.seed)),
-            ("raw_pixels", RawPixels.of(train)),
-        )
+    encoders: dict[str, Callable[[], nn.Module]] = {
+        "trained": lambda: encoder,
+        "random_init": lambda: random_init_encoder(pretrain, params.seed),
+        "raw_pixels": lambda: RawPixels.of(train),
     }
+    results = {}
+    for i, (name, make) in enumerate(encoders.items(), 1):
+        started, desc = time.perf_counter(), f"evaluate {name} ({i}/{len(encoders)})"
+        results[name] = evaluate_encoder(
+            make(), train, test, params, labeled=labeled, num_classes=num_classes, device=device,
+            desc=desc,
+        )  # fmt: skip
+        logger.info("%s: done in %.1f s", desc, time.perf_counter() - started)
     metrics = build_metrics(
         results["trained"],
         results["random_init"],

@@ -24,7 +24,7 @@ from selfsup.errors import DataError
 from selfsup.mining.extract import VideoResult, mine_video
 from selfsup.mining.quality import iou, match
 from selfsup.mining.synthetic import read_ground_truth
-from selfsup.observe.progress import StepProgress
+from selfsup.observe.progress import Progress
 from selfsup.store import atomic_write_bytes, atomic_write_json, read_manifest, write_manifest
 from selfsup.store.tensors import load_tensors
 from selfsup.video.decode import VideoError
@@ -95,7 +95,7 @@ def mine_shard(paths: list[Path], params: MineParams) -> ShardData:
     """
     shard = ShardData()
     ordered = sorted(paths, key=lambda p: p.name)
-    with StepProgress(len(ordered), "mine") as bar:
+    with Progress(len(ordered), "mine") as bar:
         for path in ordered:
             try:
                 result = mine_video(path, params)

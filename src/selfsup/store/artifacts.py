@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.errors import IntegrityError, StoreError
-from selfsup.observe.progress import ByteProgress
+from selfsup.observe.progress import Progress
 from selfsup.store.atomic import atomic_directory, sha256_file
 from selfsup.store.backend import ObjectBackend, check_key
 from selfsup.store.manifest import MANIFEST_NAME, read_manifest, safe_relative
@@ -93,7 +93,7 @@ class ArtifactStore:
                 len(first_path),
                 total / 1e6,
             )
-            with ByteProgress(total, f"upload {name}") as progress:
+            with Progress(total, f"upload {name}", unit="B") as progress:
                 jobs = [
                     pool.submit(
                         self.backend.put_file, blob_key(sha), first_path[sha], progress.update
@@ -186,7 +186,7 @@ class ArtifactStore:
             return f"blob {sha[:12]}… is corrupt (its content hashes to {digest.hexdigest()[:12]}…)"
         return None
 
-    def _download(self, sha: str, target: Path, progress: ByteProgress) -> None:
+    def _download(self, sha: str, target: Path, progress: Progress) -> None:
         """Stream one blob into ``target``, hashing on the way; refuse a mismatch."""
         target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
@@ -214,7 +214,7 @@ class ArtifactStore:
         sizes = {sha: self.backend.size(blob_key(sha)) for sha in set(files.values())}
         with (
             atomic_directory(Path(dest), manifest.get("kind")) as tmp,
-            ByteProgress(sum(sizes[s] for s in files.values()), f"download {name}") as progress,
+            Progress(sum(sizes[s] for s in files.values()), f"download {name}", unit="B") as progress,
             ThreadPoolExecutor(self.workers) as pool,
         ):
             jobs = [

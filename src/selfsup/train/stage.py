@@ -34,7 +34,7 @@ from selfsup.config import PretrainParams
 from selfsup.errors import ConfigError
 from selfsup.models import build_encoder
 from selfsup.models.artifact import write_model
-from selfsup.observe.progress import StepProgress
+from selfsup.observe.progress import Progress
 from selfsup.train import accel as gpu
 from selfsup.train import distributed, optim
 from selfsup.train.checkpoint import Mirror, load_checkpoint, save_checkpoint
@@ -142,7 +142,7 @@ def _train_epoch(training: _Training, ctx: Context, epoch: int) -> tuple[float, 
     desc = f"epoch {epoch + 1}/{params.epochs}"
     training.net.train()
     total, images, seen = 0.0, 0, 0
-    with StepProgress(method.steps_per_epoch, desc) as bar:
+    with Progress(method.steps_per_epoch, desc) as bar:
         started = time.perf_counter()
         for batch in method.batches(epoch):
             loss, n = method.loss(training.net, batch)

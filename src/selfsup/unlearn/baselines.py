@@ -26,6 +26,7 @@ from selfsup.data.shards import Split, write_dataset
 from selfsup.evaluate.linear_probe import fit_linear_probe
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
+from selfsup.observe.progress import Progress
 from selfsup.train import stage as pretrain
 from selfsup.train.accel import resolve_device
 from selfsup.train.loaders import as_unit_float
@@ -66,15 +67,18 @@ def finetune(
     tuned = copy.deepcopy(head).to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([*model.parameters(), *tuned.parameters()], lr=params.finetune_lr)
     generator = torch.Generator().manual_seed(params.seed + 1)
-    for _ in range(params.finetune_epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), params.batch_size):
-            idx = order[start : start + params.batch_size]
-            x = as_unit_float(images[idx].to(device))
-            loss = F.cross_entropy(tuned(model(x)), labels[idx].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
+    steps = params.finetune_epochs * -(-len(images) // params.batch_size)
+    with Progress(steps, "unlearn: fine-tune baseline") as progress:
+        for _ in range(params.finetune_epochs):
+            order = torch.randperm(len(images), generator=generator)
+            for start in range(0, len(images), params.batch_size):
+                idx = order[start : start + params.batch_size]
+                x = as_unit_float(images[idx].to(device))
+                loss = F.cross_entropy(tuned(model(x)), labels[idx].to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+                optimizer.step()
+                progress.step(loss=loss.item())
     return model.requires_grad_(False), tuned.requires_grad_(False)
 
 

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from selfsup.config import UnlearnParams
 from selfsup.errors import SelfsupError
 from selfsup.models.embed import embed
+from selfsup.observe.progress import Progress
 from selfsup.train.loaders import as_unit_float
 from selfsup.unlearn.vae import (
     RepresentationVAE,
@@ -166,32 +167,35 @@ def laf_unlearn(
     ra_opt = torch.optim.Adam(model.parameters(), lr=params.ra_lr)
     n_f, n_r, size = len(forget_images), len(remaining_images), params.batch_size
     unlearning_start = time.perf_counter()
-    for _ in range(params.epochs):
-        order = torch.randperm(n_f, generator=generator)
-        ue_total = ra_total = 0.0
-        for start in range(0, n_f, size):
-            idx_f = order[start : start + size]
-            idx_r = torch.randint(0, n_r, (len(idx_f),), generator=generator)
-            x_r = as_unit_float(remaining_images[idx_r].to(device))
-            x_f = as_unit_float(forget_images[idx_f].to(device))
-            ue = ue_loss(model(x_r), model(x_f), vaes["remaining"], vaes["forget"])
-            ue_opt.zero_grad(set_to_none=True)
-            ue.backward()  # type: ignore[no-untyped-call]
-            ue_opt.step()
-            ra = ra_loss(
-                model(x_r),
-                f0_r[idx_r.to(device)],
-                model(x_f),
-                f0_f[idx_f.to(device)],
-                params.ra_temperature,
-            )
-            ra_opt.zero_grad(set_to_none=True)
-            ra.backward()  # type: ignore[no-untyped-call]
-            ra_opt.step()
-            ue_total += ue.item()
-            ra_total += ra.item()
-        result.ue_loss.append(ue_total)
-        result.ra_loss.append(ra_total)
+    steps = params.epochs * -(-n_f // size)
+    with Progress(steps, "unlearn: LAF (UE + RA steps)") as progress:
+        for _ in range(params.epochs):
+            order = torch.randperm(n_f, generator=generator)
+            ue_total = ra_total = 0.0
+            for start in range(0, n_f, size):
+                idx_f = order[start : start + size]
+                idx_r = torch.randint(0, n_r, (len(idx_f),), generator=generator)
+                x_r = as_unit_float(remaining_images[idx_r].to(device))
+                x_f = as_unit_float(forget_images[idx_f].to(device))
+                ue = ue_loss(model(x_r), model(x_f), vaes["remaining"], vaes["forget"])
+                ue_opt.zero_grad(set_to_none=True)
+                ue.backward()  # type: ignore[no-untyped-call]
+                ue_opt.step()
+                ra = ra_loss(
+                    model(x_r),
+                    f0_r[idx_r.to(device)],
+                    model(x_f),
+                    f0_f[idx_f.to(device)],
+                    params.ra_temperature,
+                )
+                ra_opt.zero_grad(set_to_none=True)
+                ra.backward()  # type: ignore[no-untyped-call]
+                ra_opt.step()
+                ue_total += ue.item()
+                ra_total += ra.item()
+                progress.step(ue=ue.item(), ra=ra.item())
+            result.ue_loss.append(ue_total)
+            result.ra_loss.append(ra_total)
     result.seconds["unlearning"] = time.perf_counter() - unlearning_start
     model.requires_grad_(False)
     return model, result
