@@ -4,6 +4,7 @@ Layout (beside the store's ``blobs/`` and ``artifacts/``)::
 
     artifacts/models/<id>/manifest.json   the model directory, pushed through the store
     registry/models/<id>.json             its record: lineage + evaluation metrics
+    registry/models/<id>.card.md          its model card (selfsup.serve.card), from the record
     registry/log/<seq>.json               every register/promote/keep/rollback/failed, in order
 
 A model id is ``m-`` + 16 hex digits of the sha256 of its weights files' sha256s and its params
@@ -38,6 +39,7 @@ from selfsup.config import GateParams
 from selfsup.errors import SelfsupError
 from selfsup.registry.gate import gate
 from selfsup.registry.log import create_once, read_slot, slot_key, slots
+from selfsup.serve.card import CARD_SUFFIX, card_from_record
 from selfsup.store import read_manifest
 from selfsup.store.artifacts import ArtifactStore
 
@@ -68,6 +70,11 @@ def _dumps(obj: Any) -> bytes:
 
 def _empty() -> Aliases:
     return {"champion": None, "challenger": None, "history": []}
+
+
+def card_key(model: str) -> str:
+    """Where the model card of ``model`` is kept: beside its record."""
+    return f"registry/models/{model}{CARD_SUFFIX}"
 
 
 def model_id(manifest: dict[str, Any]) -> str:
@@ -195,8 +202,9 @@ class Registry:
                 **lineage,
             },
         }
-        # The record first: a log entry never names a model without one.
+        # The record first: a log entry never names a model without one. Its model card beside it.
         self.objects.put_bytes(f"registry/models/{new_id}.json", _dumps(record))
+        self.objects.put_bytes(card_key(new_id), card_from_record(record, manifest).encode())
 
         def decide(before: Aliases) -> tuple[dict[str, Any], Aliases]:
             fields = {"action": "register", "model": new_id, "reason": "registered"}
@@ -289,6 +297,10 @@ class Registry:
             return fields, {**before, "history": history, "champion": history[-1]}
 
         return self._append(decide)
+
+    def card(self, ref: str) -> str:
+        """The model card (Markdown) kept beside the record of ``ref``."""
+        return self.objects.get_bytes(card_key(self.resolve(ref))).decode()
 
     def pull(self, ref: str, dest: Path) -> dict[str, Any]:
         """Download a model (by id or alias) into ``dest``, verified."""
