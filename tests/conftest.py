@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,6 +116,26 @@ def make_archive(tmp_path: Path) -> ArchiveBuilder:
         return path
 
     return build
+
+
+def photo_folder(root: Path, classes: int = 3, train: int = 6, test: int = 3) -> dict[str, Any]:
+    """An image folder ``root/{train,test}/class<c>/photo-<c><i>.png`` of distinct 32×32 PNGs.
+
+    Returns each file's path inside ``root`` → its exact pixels (uint8 ``[3,32,32]``; PNG is
+    lossless and 32×32 is not resized): the oracle a test finds a dataset row's file by.
+    """
+    pixels: dict[str, Any] = {}
+    for split, count in (("train", train), ("test", test)):
+        for c in range(classes):
+            for i in range(count):
+                name = f"{split}/class{c}/photo-{c}{i:02d}.png"
+                data = encode_image(CLASS_COLOURS[c], (32, 32), zlib.crc32(name.encode()), "PNG")
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(data)
+                with Image.open(io.BytesIO(data)) as image:
+                    array = np.asarray(image.convert("RGB")).copy()
+                pixels[name] = torch.from_numpy(array).permute(2, 0, 1)
+    return pixels
 
 
 def kill_after_first_epoch(run: Callable[[], object]) -> None:

@@ -308,7 +308,11 @@ def unlearn(
     model: Annotated[Path, typer.Option(help="encoder directory (from pretrain)")],
     data: Annotated[Path, typer.Option(help="prepared dataset the encoder was trained on")],
     forget: Annotated[
-        Path, typer.Option(help="file of sample ids to forget, one 'train/<index>' per line")
+        Path,
+        typer.Option(
+            help="file of sample ids to forget, one a line: 'train/<index>', a source file name "
+            "(train/cat/0001.jpg) or a user id from data.ids_csv"
+        ),
     ],
     out: Annotated[Path, typer.Option(help="output: unlearned encoder, head, request record")],
     head: Annotated[

@@ -92,7 +92,10 @@ PipelineName = Annotated[
 ]
 ForgetFile = Annotated[
     Path | None,
-    typer.Option("--forget", help="forget pipeline: the request, one 'train/<index>' per line"),
+    typer.Option(
+        "--forget",
+        help="forget pipeline: the request, one id a line ('train/<index>', file name, user id)",
+    ),
 ]
 
 

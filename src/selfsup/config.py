@@ -48,6 +48,11 @@ class DataParams(_Strict):
     folder: str | None = Field(
         None, description="image folder for source=folder: a path or s3://bucket/prefix/NAME"
     )
+    ids_csv: str | None = Field(
+        None,
+        description="source=folder: CSV with columns file,id (file: path inside data.folder; "
+        "id: e.g. its user), so a deletion request can name all of a user's images",
+    )
     download_root: str = Field(
         "~/.cache/selfsup/torchvision", description="torchvision download cache"
     )
@@ -75,6 +80,12 @@ class DataParams(_Strict):
     )
     shard_size: int = Field(10_000, ge=1)
     seed: Seed = 0
+
+    @model_validator(mode="after")
+    def _ids_csv_needs_a_folder(self) -> DataParams:
+        if self.ids_csv and self.source != "folder":
+            raise ValueError(f"data.ids_csv goes with data.source=folder, not {self.source}")
+        return self
 
 
 class AugmentParams(_Strict):

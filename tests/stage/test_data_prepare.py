@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
-from conftest import ArchiveBuilder
+from conftest import ArchiveBuilder, photo_folder
+from PIL import Image
 
 from selfsup.config import DataParams
 from selfsup.data import sources, stage
-from selfsup.data.shards import load_split, read_dataset_manifest
+from selfsup.data.shards import load_split, read_dataset_manifest, read_sample_ids
 from selfsup.errors import DataError
 from selfsup.store import sha256_file
 
@@ -42,7 +46,7 @@ def test_archive_round_trip_and_manifest(make_archive: ArchiveBuilder, tmp_path:
     manifest = read_dataset_manifest(out)  # verifies every file's sha256 too
     shards = sorted(str(p.relative_to(out)) for p in out.rglob("shard-*.pt"))
     assert len(shards) == 3 + 3  # 12 train images and 9 test images in shards of 4
-    assert sorted(manifest["files"]) == shards
+    assert sorted(manifest["files"]) == sorted([*shards, "ids.json"])
     for rel, digest in manifest["files"].items():
         assert sha256_file(out / rel) == digest
     assert manifest["source"] == "cifar10-archive"
@@ -51,12 +55,106 @@ def test_archive_round_trip_and_manifest(make_archive: ArchiveBuilder, tmp_path:
     assert manifest["params"] == params.model_dump()
     assert manifest["archive"] == {"path": str(archive), "sha256": sha256_file(archive)}
     assert manifest["corrupt_images"]["skipped"] == 0
+    assert manifest["sample_ids"]["file"] == "ids.json"
+    assert manifest["sample_ids"]["prefix"] == "mini-cifar/"
+
+    # each row's source id names the member it was decoded from (oracle: the fixture's own
+    # members, decoded by PIL: every image is distinct, and its nearest member is itself)
+    ids = read_sample_ids(out, manifest)
+    assert ids is not None and ids.users is None and ids.prefix == "mini-cifar/"
+    members = fixture_images(archive)
+    for split in ("train", "test"):
+        rows = load_split(out, split).images.float()
+        assert len(ids.source[split]) == len(rows) == len(set(ids.source[split]))
+        names = sorted(members)
+        stacked = torch.stack([members[n] for n in names]).float()
+        for row, source_id in zip(rows, ids.source[split], strict=True):
+            nearest = names[int((stacked - row).abs().flatten(1).mean(1).argmin())]
+            assert nearest == "mini-cifar/" + source_id and source_id.startswith(f"{split}/")
 
     assert metrics["images"] == {"train": 12, "test": 9}
     assert metrics["corrupt_skipped"] == 0 and metrics["seconds"] > 0
     assert metrics["images_per_second"] > 0
     json.dumps(metrics)  # the CLI writes it as JSON
     assert siblings(out) == ["dataset"]  # no temporary directories left behind
+
+
+def fixture_images(archive: Path) -> dict[str, torch.Tensor]:
+    """Every image member of ``archive``, decoded with PIL: ``name → uint8 [3,H,W]``."""
+    out: dict[str, torch.Tensor] = {}
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            handle = tar.extractfile(member)
+            if handle is not None and member.name.endswith(".jpg"):
+                with Image.open(io.BytesIO(handle.read())) as image:
+                    pixels = np.asarray(image.convert("RGB"))
+                out[member.name] = torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+    return out
+
+
+def test_folder_keeps_paths_and_user_ids_of_every_row(tmp_path: Path) -> None:
+    pixels = photo_folder(tmp_path / "photos")
+    csv = tmp_path / "owners.csv"
+    owners = {"train/class0/photo-000.png": "alice", "test/class1/photo-101.png": "alice"}
+    owners |= {"train/class2/photo-203.png": "bob"}
+    csv.write_text("file,id\n" + "".join(f"{f},{u}\n" for f, u in owners.items()))
+    params = DataParams(source="folder", folder=str(tmp_path / "photos"), ids_csv=str(csv))
+    stage.run(params=params, out=tmp_path / "d")
+
+    manifest = read_dataset_manifest(tmp_path / "d")
+    assert manifest["sample_ids"]["user_ids"] == {
+        "csv": str(csv),
+        "sha256": sha256_file(csv),
+        "images_without_id": len(pixels) - 3,
+    }
+    ids = read_sample_ids(tmp_path / "d", manifest)
+    assert ids is not None and ids.users is not None
+    for split in ("train", "test"):
+        rows = load_split(tmp_path / "d", split).images
+        assert sorted(ids.source[split]) == sorted(n for n in pixels if n.startswith(split))
+        for row, name, user in zip(rows, ids.source[split], ids.users[split], strict=True):
+            assert torch.equal(row, pixels[name])  # the row is that file's pixels
+            assert user == owners.get(name)
+
+    # the same pixels under another mapping are another dataset version
+    csv.write_text("file,id\ntrain/class0/photo-000.png,carol\n")
+    stage.run(params=params, out=tmp_path / "e")
+    first, second = manifest, read_dataset_manifest(tmp_path / "e")
+    assert first["files"]["train/shard-00000.pt"] == second["files"]["train/shard-00000.pt"]
+    assert first["content_hash"] != second["content_hash"]
+
+
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        ("name,user\n", "needs the columns file,id"),
+        ("file,id\ntrain/class0/nope.png,u1\n", "'train/class0/nope.png' is not an image"),
+        ("file,id\ntrain/class0/photo-000.png,u\ntrain/class0/photo-000.png,v\n", "twice"),
+        ("file,id\ntrain/class0/photo-000.png,\n", "empty id"),
+        ("file,id\ntrain/class0/photo-000.png,train/3\n", "reads as a row id"),
+    ],
+)
+def test_a_bad_ids_csv_is_one_clear_error(tmp_path: Path, csv: str, message: str) -> None:
+    photo_folder(tmp_path / "photos", classes=1, train=2, test=1)
+    (tmp_path / "ids.csv").write_text(csv)
+    params = DataParams(
+        source="folder", folder=str(tmp_path / "photos"), ids_csv=str(tmp_path / "ids.csv")
+    )
+    with pytest.raises(DataError, match=message):
+        stage.run(params=params, out=tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_ids_csv_needs_a_folder_source() -> None:
+    with pytest.raises(ValueError, match=r"ids_csv goes with data\.source=folder"):
+        DataParams(source="synthetic", ids_csv="ids.csv")
+
+
+def test_synthetic_data_keeps_no_sample_ids(tmp_path: Path) -> None:
+    stage.run(params=DataParams(source="synthetic", synthetic_train=8), out=tmp_path / "s")
+    manifest = read_dataset_manifest(tmp_path / "s")
+    assert manifest["sample_ids"] is None and "ids.json" not in manifest["files"]
+    assert read_sample_ids(tmp_path / "s", manifest) is None
 
 
 def test_corrupt_images_skipped_are_recorded(make_archive: ArchiveBuilder, tmp_path: Path) -> None:

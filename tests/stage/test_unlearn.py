@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import random_dataset
+from conftest import photo_folder, random_dataset
 from typer.testing import CliRunner
 
 from selfsup.cli import app
 from selfsup.config import PretrainParams, UnlearnParams
-from selfsup.data.shards import Split
+from selfsup.data.shards import Split, load_split
 from selfsup.errors import ConfigError, SelfsupError
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
@@ -187,3 +187,72 @@ def test_a_given_head_is_used_and_versioned(model: tuple[Path, Path], tmp_path: 
     # without +R the served head is the given one, unchanged
     served, _ = load_head(tmp_path / "out" / "head")
     assert served.state_dict()["weight"].equal(load_head(given)[0].state_dict()["weight"])
+
+
+def test_a_deletion_request_by_file_name_and_user_id_is_served(tmp_path: Path) -> None:
+    """Done-when of issue 16: a request naming two files and a user (through the folder's ids
+    CSV) is served end to end by the CLI; the record lists the names and the right rows. The
+    oracle for "right" is the fixture's own files: the row whose pixels are that file's."""
+    import yaml
+
+    pixels = photo_folder(tmp_path / "photos", classes=3, train=8, test=4)
+    ada = ["train/class1/photo-102.png", "train/class2/photo-205.png", "train/class0/photo-007.png"]
+    owners = {name: "u-ada" for name in [*ada, "test/class1/photo-100.png"]}
+    owners["train/class0/photo-001.png"] = "u-bob"
+    (tmp_path / "ids.csv").write_text(
+        "file,id\n" + "".join(f"{f},{u}\n" for f, u in owners.items())
+    )
+    params = tmp_path / "params.yaml"
+    written = runner.invoke(app, ["params", "write", "--profile", "tiny", "--out", str(params)])
+    assert written.exit_code == 0, written.output
+    config = yaml.safe_load(params.read_text())
+    config["data"].update(source="folder", folder=str(tmp_path / "photos"))
+    config["data"]["ids_csv"] = str(tmp_path / "ids.csv")
+    config["unlearn"] = UNLEARN.model_dump()
+    params.write_text(yaml.safe_dump(config))
+    prepared = runner.invoke(
+        app, ["data", "prepare", "--params", str(params), "--out", str(tmp_path / "data")]
+    )
+    assert prepared.exit_code == 0, prepared.output
+    data = tmp_path / "data"
+    pretrain.run(data, params=PRETRAIN, out=tmp_path / "model")
+
+    files = ["train/class0/photo-003.png", "train/class2/photo-206.png"]
+    forget = _forget(tmp_path, f"# by file name\n{files[0]}\n{files[1]}\nu-ada  # a user\n")
+    served = _cli(params, (data, tmp_path / "model"), forget, tmp_path / "out")
+    assert served.exit_code == 0, served.output
+
+    train = load_split(data, "train")
+
+    def row_of(name: str) -> int:
+        (match,) = [r for r in range(len(train)) if torch.equal(train.images[r], pixels[name])]
+        return match
+
+    want = {files[0]: [row_of(files[0])], files[1]: [row_of(files[1])]}
+    want["u-ada"] = sorted(row_of(name) for name in ada)  # u-ada's test image is not a row here
+    request = json.loads((tmp_path / "out" / "request.json").read_text())
+    assert request["requested"] == [*files, "u-ada"] and request["requested_count"] == 3
+    assert request["resolved"] == {k: [f"train/{r}" for r in v] for k, v in want.items()}
+    rows = sorted(r for v in want.values() for r in v)
+    assert request["ids"] == [f"train/{r}" for r in rows] and request["ids_count"] == 5
+    assert request["test_rows_kept"] == {"u-ada": 1}
+    assert request["dataset"] == read_manifest(data)["content_hash"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["forget_count"] == 5 and metrics["requested_count"] == 3
+
+    # a name the dataset does not know, or one of a test sample, serves nothing
+    for bad, why in (
+        ("train/class0/nope.png", "no such source id"),
+        (
+            "test/class1/photo-101.png",
+            "a test sample",
+        ),
+    ):
+        refused = _cli(
+            params,
+            (data, tmp_path / "model"),
+            _forget(tmp_path, f"u-bob\n{bad}\n"),
+            tmp_path / "refused",
+        )
+        assert refused.exit_code == 2 and f"{bad} ({why}" in refused.output, refused.output
+        assert not (tmp_path / "refused").exists()

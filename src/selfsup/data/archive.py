@@ -39,6 +39,12 @@ class ArchiveImage:
     class_name: str
     data: bytes
 
+    @property
+    def source_id(self) -> str:
+        """``<split>/<class>/<file>``: the member's name without the archive's shared prefix
+        (packaging, as ``git archive`` adds), the id a deletion request may name it by."""
+        return "/".join(_parts(self.name)[-3:])
+
 
 @dataclass
 class ArchiveContents:
@@ -47,6 +53,7 @@ class ArchiveContents:
     path: Path
     images: dict[str, list[ArchiveImage]] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
+    prefix: str = ""  # the folders above <split>/ shared by every image, "" or ending in "/"
 
     @property
     def class_names(self) -> list[str]:
@@ -159,6 +166,8 @@ def read_archive(
             f"{path} holds images under {len(prefixes)} different top-level folders "
             f"(e.g. {examples}); {LAYOUT_HINT}"
         )
+    if prefixes:
+        contents.prefix = "".join(f"{part}/" for part in next(iter(prefixes)))
     for split, images in contents.images.items():
         if not images:
             raise DataError(f"{path} has no images in a {split}/ folder; {LAYOUT_HINT}")

@@ -6,7 +6,15 @@ both go through :mod:`selfsup.data.cifar10_python`, the one safe reader of the p
 
 Every source yields the same thing, a :class:`SourceData`: splits ``train`` and ``test`` of uint8
 ``[N,3,S,S]`` images (``S = image_size``) with int64 labels (-1: unlabeled), the class names
-(label = index) and a count of the images that could not be decoded.
+(label = index), a count of the images that could not be decoded and, where the samples have
+names people know, each row's source id (:class:`~selfsup.data.shards.SampleIds`):
+
+* an archive member's ``<split>/<class>/<file>`` (its shared top-level folder dropped, kept as
+  the ids' ``prefix``); for cifar-10-python the member name its import writes, so the tar and its
+  import give identical datasets, ids included;
+* a folder image's path inside ``data.folder`` (``train/cat/0001.jpg``, ``cat/0001.jpg``), plus,
+  with ``data.ids_csv`` (columns ``file,id``), its user id;
+* none for synthetic images (rows are named by index only).
 
 Shared rules, so the sources behave alike:
 
@@ -35,7 +43,7 @@ import math
 import os
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,9 +56,9 @@ from selfsup.data import cifar10_python
 from selfsup.data.archive import IMAGE_SUFFIXES, SPLITS, ArchiveImage, is_image_name, read_archive
 from selfsup.data.download import download_cifar10
 from selfsup.data.remote import fetch_source, is_store_uri
-from selfsup.data.shards import UNLABELED, Split
+from selfsup.data.shards import ROW_ID, UNLABELED, SampleIds, Split
 from selfsup.errors import DataError
-from selfsup.store import MANIFEST_NAME, read_manifest
+from selfsup.store import MANIFEST_NAME, read_manifest, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +84,8 @@ class SourceData:
     corrupt: dict[str, CorruptReport] = field(default_factory=dict)
     archive: Path | None = None
     archive_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
+    ids: SampleIds | None = None  # each row's source id, where the source names its samples
+    ids_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
 
     @property
     def corrupt_skipped(self) -> int:
@@ -217,8 +227,9 @@ def assemble_split(
     per_class: int | None,
     seed: int,
     where: str,
-) -> tuple[Split, CorruptReport]:
-    """Decode candidates ``0..len(labels)-1`` into a shuffled :class:`Split`.
+) -> tuple[Split, CorruptReport, list[int]]:
+    """Decode candidates ``0..len(labels)-1`` into a shuffled :class:`Split`; also returns the
+    candidate each row came from.
 
     With ``per_class`` every class (or, unlabeled, the whole split) contributes exactly that many
     images drawn in a seeded order; unreadable ones are replaced by the next candidate. Raises
@@ -241,6 +252,7 @@ def assemble_split(
     rng = _rng(seed, f"subset-{split}")
     images: list[torch.Tensor] = []
     taken: list[int] = []
+    picked: list[int] = []
     corrupt, example = 0, None
     for label in sorted(groups):
         order = groups[label]
@@ -257,6 +269,7 @@ def assemble_split(
                 continue
             images.append(image)
             taken.append(label)
+            picked.append(index)
             got += 1
         if per_class is not None and got < per_class:
             raise DataError(
@@ -269,7 +282,8 @@ def assemble_split(
     order_all = torch.from_numpy(_rng(seed, f"shuffle-{split}").permutation(len(images)))
     stacked = torch.stack(images)[order_all]
     label_tensor = torch.tensor(taken, dtype=torch.int64)[order_all]
-    return Split(images=stacked, labels=label_tensor), CorruptReport(corrupt, example)
+    rows = [picked[i] for i in order_all.tolist()]
+    return Split(images=stacked, labels=label_tensor), CorruptReport(corrupt, example), rows
 
 
 def _check_corrupt(reports: dict[str, CorruptReport], on_corrupt: str, where: str) -> None:
@@ -294,12 +308,18 @@ def _build(
     origin: str,
     archive: Path | None = None,
     archive_info: dict[str, Any] | None = None,
+    source_ids: Mapping[str, Sequence[str]] | None = None,
+    user_ids: Mapping[str, Sequence[str | None]] | None = None,
+    prefix: str = "",
+    ids_info: dict[str, Any] | None = None,
 ) -> SourceData:
+    """Assemble every split; ``source_ids`` / ``user_ids`` are per candidate, like ``names``."""
     splits: dict[str, Split] = {}
     reports: dict[str, CorruptReport] = {}
+    rows: dict[str, list[int]] = {}
     for split, (labels, names, decode) in candidates.items():
         per_class = params.train_per_class if split == "train" else params.test_per_class
-        splits[split], reports[split] = assemble_split(
+        splits[split], reports[split], rows[split] = assemble_split(
             labels,
             names,
             decode,
@@ -310,7 +330,18 @@ def _build(
             where=origin,
         )
     _check_corrupt(reports, params.on_corrupt, origin)
-    return SourceData(splits, class_names, origin, reports, archive, archive_info or {})
+    ids = None
+    if source_ids is not None:
+        ids = SampleIds(
+            source={split: [source_ids[split][i] for i in rows[split]] for split in rows},
+            users=None
+            if user_ids is None
+            else {split: [user_ids[split][i] for i in rows[split]] for split in rows},
+            prefix=prefix,
+        )
+    return SourceData(
+        splits, class_names, origin, reports, archive, archive_info or {}, ids, ids_info or {}
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -359,7 +390,14 @@ def _load_cifar10_python(path: Path, params: DataParams, origin: str) -> SourceD
 
         candidates[split] = (part.labels.tolist(), part.names, decode)
     return _build(
-        candidates, data.class_names, params, origin=origin, archive=path, archive_info=data.info()
+        candidates,
+        data.class_names,
+        params,
+        origin=origin,
+        archive=path,
+        archive_info=data.info(),
+        source_ids={split: part.names for split, part in data.splits.items()},
+        ids_info={"source_ids": "the member name of `selfsup data import-cifar10`"},
     )
 
 
@@ -387,7 +425,16 @@ def load_cifar10_archive(params: DataParams) -> SourceData:
             [m.name for m in members],
             decode,
         )
-    return _build(candidates, class_names, params, origin=origin, archive=path)
+    return _build(
+        candidates,
+        class_names,
+        params,
+        origin=origin,
+        archive=path,
+        source_ids={split: [m.source_id for m in contents.images[split]] for split in SPLITS},
+        prefix=contents.prefix,
+        ids_info={"source_ids": "archive member <split>/<class>/<file>", "prefix": contents.prefix},
+    )
 
 
 def load_cifar10_download(params: DataParams) -> SourceData:
@@ -523,7 +570,75 @@ def load_folder(params: DataParams) -> SourceData:
         labels = [index.get(o, UNLABELED) for o in owners]
         candidates[split] = (labels, [str(p) for p in paths], decode)
     origin = f"folder {params.folder if is_store_uri(params.folder) else root}"
-    return _build(candidates, class_names, params, origin=origin)
+    source_ids = {
+        split: [p.relative_to(root).as_posix() for p in paths]
+        for split, (paths, _) in per_split.items()
+    }
+    ids_info: dict[str, Any] = {"source_ids": "path inside data.folder"}
+    user_ids: dict[str, Sequence[str | None]] | None = None
+    if params.ids_csv:
+        csv_path = Path(params.ids_csv).expanduser()
+        owners_of = read_ids_csv(csv_path, {i for ids in source_ids.values() for i in ids})
+        user_ids = {split: [owners_of.get(i) for i in ids] for split, ids in source_ids.items()}
+        ids_info["user_ids"] = {
+            "csv": str(csv_path),
+            "sha256": sha256_file(csv_path),
+            "images_without_id": sum(i not in owners_of for v in source_ids.values() for i in v),
+        }
+    return _build(
+        candidates,
+        class_names,
+        params,
+        origin=origin,
+        source_ids=source_ids,
+        user_ids=user_ids,
+        ids_info=ids_info,
+    )
+
+
+def read_ids_csv(path: Path, files: set[str]) -> dict[str, str]:
+    """``data.ids_csv``: the user id of each listed image (``file`` → ``id``).
+
+    ``file`` is the image's path inside ``data.folder`` (``/`` separated, as the source ids are).
+    Images the CSV leaves out have no user id (they can still be named by path). A DataError,
+    naming the rows, for a missing file or column, a row naming no image of the folder, a file
+    listed twice, an empty id, or an id a request could not tell apart from a row id
+    (``train/17``) or from an image's path.
+    """
+    import csv
+
+    if not path.is_file():
+        raise DataError(f"data.ids_csv {path} does not exist or is not a file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from a spreadsheet is not a column
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"data.ids_csv {path} is not readable UTF-8 text: {exc}") from None
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip() for c in reader.fieldnames or []]
+    if "file" not in columns or "id" not in columns:
+        raise DataError(f"data.ids_csv {path} needs the columns file,id; it has {columns}")
+    reader.fieldnames = columns
+    owners: dict[str, str] = {}
+    problems: list[str] = []
+    for line, row in enumerate(reader, start=2):
+        name = (row.get("file") or "").strip().replace("\\", "/").removeprefix("./")
+        owner = (row.get("id") or "").strip()
+        if name not in files:
+            problems.append(f"line {line}: {name!r} is not an image of data.folder")
+        elif name in owners:
+            problems.append(f"line {line}: {name!r} is listed twice")
+        elif not owner:
+            problems.append(f"line {line}: {name!r} has an empty id")
+        elif ROW_ID.match(owner) or owner in files:
+            kind = "a row id" if ROW_ID.match(owner) else "an image's path"
+            problems.append(f"line {line}: id {owner!r} reads as {kind}")
+        else:
+            owners[name] = owner
+    if problems:
+        more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
+        raise DataError(f"data.ids_csv {path}: {shown}")
+    return owners
 
 
 # Synthetic images: a shape (class % 8) drawn with a fill pattern (class // 8), at a random

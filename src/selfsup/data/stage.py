@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from selfsup.config import DataParams
-from selfsup.data.shards import DATASET_KIND, write_dataset
+from selfsup.data.shards import DATASET_KIND, IDS_NAME, write_dataset
 from selfsup.data.sources import SourceData, load_source
 from selfsup.store import atomic_directory, sha256_file
 
@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 def manifest_fields(data: SourceData) -> dict[str, Any]:
-    """Source-specific manifest entries: the archive's identity and the unreadable images."""
+    """Source-specific manifest entries: the archive's identity, the unreadable images and where
+    the sample ids (``ids.json``) come from (null: rows are named by index only)."""
     archive = (
         {"path": str(data.archive), "sha256": sha256_file(data.archive), **data.archive_info}
         if data.archive is not None
@@ -31,7 +32,13 @@ def manifest_fields(data: SourceData) -> dict[str, Any]:
         "per_split": {split: report.count for split, report in data.corrupt.items()},
         "example": data.corrupt_example,
     }
-    return {"origin": data.origin, "archive": archive, "corrupt_images": corrupt}
+    sample_ids = None if data.ids is None else {"file": IDS_NAME, **data.ids_info}
+    return {
+        "origin": data.origin,
+        "archive": archive,
+        "corrupt_images": corrupt,
+        "sample_ids": sample_ids,
+    }
 
 
 def run(*, params: DataParams, out: Path) -> dict[str, Any]:
@@ -50,6 +57,7 @@ def run(*, params: DataParams, out: Path) -> dict[str, Any]:
             class_names=data.class_names,
             params=params.model_dump(),
             shard_size=params.shard_size,
+            ids=data.ids,
             **fields,
         )
     seconds = time.perf_counter() - start

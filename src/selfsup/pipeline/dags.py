@@ -271,7 +271,10 @@ class Pipeline:
             lines.append(f"    {knob}: {section}.{name}: {text}")
         for section in SECTIONS:
             lines.append(f"    {section}_params: the {section} section of params.yaml (the rest)")
-        lines.append("    forget_ids: the deletion request, sample ids such as train/17")
+        lines.append(
+            "    forget_ids: the deletion request: row ids such as train/17, source file names "
+            "(train/cat/0001.jpg) or user ids (data.ids_csv)"
+        )
         return "\n".join(lines)
 
 

@@ -206,7 +206,9 @@ class Task:
     def ids_file(ids: list[str], directory: Path) -> Path:
         """A deletion request (sample ids) as the id file the unlearn stage reads."""
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ConfigError("forget_ids must be a list of sample ids such as 'train/17'")
+            raise ConfigError(
+                "forget_ids must be a list of sample ids such as 'train/17', 'train/cat/0001.jpg'"
+            )
         path = Path(directory) / "forget.txt"
         path.write_text("".join(f"{i}\n" for i in ids))
         return path

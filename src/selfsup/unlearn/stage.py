@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from selfsup.config import PretrainParams, UnlearnParams
-from selfsup.data.shards import Split, load_split, read_dataset_manifest
+from selfsup.data.shards import Split, load_split, read_dataset_manifest, read_sample_ids
 from selfsup.errors import ConfigError
 from selfsup.models.artifact import load_encoder, save_encoder
 from selfsup.models.embed import embed
@@ -26,7 +26,7 @@ from selfsup.store import atomic_directory, atomic_write_json, write_manifest
 from selfsup.train.accel import resolve_device
 from selfsup.unlearn import audit, baselines
 from selfsup.unlearn.head import finetune_head, load_head, save_head
-from selfsup.unlearn.ids import format_id, read_ids
+from selfsup.unlearn.ids import format_id, read_request
 from selfsup.unlearn.laf import laf_unlearn
 from selfsup.unlearn.request import ids_digest, request_record, write_request
 
@@ -114,10 +114,19 @@ def run(
     class_names = list(data_manifest["class_names"])
     if "test" not in data_manifest["splits"]:
         raise ConfigError(f"{data_dir} has no test split: the audit needs non-member samples")
+    # resolved before the images are loaded: a bad request fails fast
+    request = read_request(
+        forget_file, int(data_manifest["splits"]["train"]), read_sample_ids(data_dir, data_manifest)
+    )
+    if request.test_rows_kept:
+        log.warning(
+            "user id(s) with test rows too, left alone (the model never trained on them): %s",
+            ", ".join(f"{k} ({n})" for k, n in request.test_rows_kept.items()),
+        )
     train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
     _labelled(train, "train", len(class_names))
     _labelled(test, "test", len(class_names))
-    forget_index = read_ids(forget_file, len(train))
+    forget_index = request.rows
     keep = torch.ones(len(train), dtype=torch.bool)
     keep[forget_index] = False
     remaining = Split(images=train.images[keep], labels=train.labels[keep])
@@ -215,6 +224,7 @@ def run(
         "time_ratio_laf_retrain": gaps.get(method, {}).get("time_ratio"),
         "laf": laf_info.as_dict(),
         "ids_sha256": ids_digest(ids),
+        "requested_count": len(request.requested),
     }
     before = {"encoder": model_manifest["content_hash"], "head": head_version}
     with atomic_directory(Path(out), REQUEST_KIND) as tmp:
@@ -243,6 +253,9 @@ def run(
                 audit={"mia": metrics["mia"], **methods[method]},
                 params=params.model_dump(),
                 method=method,
+                requested=request.requested,
+                resolved={k: [format_id(r) for r in v] for k, v in request.resolved.items()},
+                test_rows_kept=request.test_rows_kept,
             ),
         )
         atomic_write_json(tmp / "metrics.json", metrics)
