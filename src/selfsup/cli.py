@@ -207,7 +207,8 @@ def pretrain(
     ] = None,
     metrics: MetricsOption = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="serve Prometheus /metrics on this port while training")
+        int | None,
+        typer.Option(min=1, max=65535, help="serve Prometheus /metrics on this port, training"),
     ] = None,
 ) -> None:
     """Pretraining: SimCLR, triplet on mined pairs (--pairs, or --data: a mined set), both,
@@ -281,7 +282,8 @@ def mine(
         typer.Option(help="model directory whose features cluster patches (default: HOG)"),
     ] = None,
     shard: Annotated[
-        int | None, typer.Option(help="mine only shard N of mine.num_shards into a shard directory")
+        int | None,
+        typer.Option(min=0, help="mine only shard N of mine.num_shards into a shard directory"),
     ] = None,
     merge: Annotated[
         list[Path] | None, typer.Option(help="merge these shard directories instead of mining")

@@ -10,7 +10,7 @@ import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -22,6 +22,9 @@ pipeline_app = typer.Typer(
     no_args_is_help=True, help="Kubeflow Pipelines: compile, run-local, submit, schedule."
 )
 
+# The pipelines' names (dags.PIPELINES, which imports kfp: a test keeps the two equal), so --help
+# lists them and a wrong name is refused before anything is imported.
+Pipelines = Literal["train", "retrain", "retrain-distilled", "forget"]
 _IMAGE_HELP = "project image (CPU); default selfsup:<ver>-cpu"
 _GPU_IMAGE_HELP = "project image for GPU tasks; default selfsup:<ver>-cuda"
 _GPUS_HELP = "GPUs per GPU task (pretrain runs torchrun over N > 1); 0: CPU nodes"
@@ -59,7 +62,7 @@ def _options(image: str | None, gpu_image: str | None, gpus: int, gpu_type: str 
 
 @pipeline_app.command("compile")
 def compile_(
-    pipeline: Annotated[str, typer.Option(help="pipeline to compile")] = "train",
+    pipeline: Annotated[Pipelines, typer.Option(help="pipeline to compile")] = "train",
     out: Annotated[
         Path | None, typer.Option(help="YAML file to write (default pipelines/<pipeline>.yaml)")
     ] = None,
@@ -87,9 +90,7 @@ def compile_(
             typer.echo(f"wrote {path}")
 
 
-PipelineName = Annotated[
-    str, typer.Option("--pipeline", help="train | retrain | retrain-distilled | forget")
-]
+PipelineName = Annotated[Pipelines, typer.Option("--pipeline", help="pipeline to run")]
 ForgetFile = Annotated[
     Path | None,
     typer.Option(
@@ -115,10 +116,10 @@ def run_local(
     ] = None,
     forget: ForgetFile = None,
     runner: Annotated[
-        str,
+        Literal["subprocess", "docker"],
         typer.Option(
-            help="subprocess (this Python) | docker (each task in its image, as the cluster's "
-            "restricted pods run it; needs a Docker daemon and `make images`)"
+            help="subprocess: this Python; docker: each task in its image, as the cluster's "
+            "restricted pods run it (needs a Docker daemon and `make images`)"
         ),
     ] = "subprocess",
 ) -> None:
@@ -177,11 +178,11 @@ def upload_and_start(
         Path, typer.Option("--params", envvar="SELFSUP_PARAMS", help=_PARAMS_HELP)
     ] = Path("params.yaml"),
     pipeline: Annotated[
-        str | None,
+        Pipelines | None,
         typer.Option(
             "--pipeline",
             envvar="SELFSUP_KFP_PIPELINE",
-            help="train | retrain | retrain-distilled | forget (submit: train; schedule: retrain)",
+            help="submit: default train; schedule: default retrain",
         ),
     ] = None,
     cron: Annotated[

@@ -32,8 +32,28 @@ def test_unknown_pipeline_is_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["pipeline", "compile", "--pipeline", "deploy", "--out", str(tmp_path / "f.yaml")]
     )
-    assert result.exit_code == 2 and "unknown pipeline 'deploy'" in result.output
+    assert result.exit_code == 2 and "'deploy' is not one of" in result.output
     assert not (tmp_path / "f.yaml").exists()
+
+
+def test_the_clis_pipeline_choices_are_the_pipelines() -> None:
+    """cli_pipeline lists them without importing kfp; the definitions are dags.PIPELINES."""
+    import typing
+
+    from selfsup.cli_pipeline import Pipelines
+    from selfsup.pipeline.dags import PIPELINES
+
+    assert set(typing.get_args(Pipelines)) == set(PIPELINES)
+
+
+def test_negative_counts_are_refused() -> None:
+    for args in (
+        ["pipeline", "compile", "--gpus", "-1"],
+        ["mine", "--shard", "-1"],
+        ["pretrain", "--metrics-port", "0", "--data", "d", "--out", "o"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Invalid value" in result.output, (args, result.output)
 
 
 def test_forget_request_goes_with_the_forget_pipeline_only(tmp_path: Path) -> None:
