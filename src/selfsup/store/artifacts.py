@@ -212,9 +212,10 @@ class ArtifactStore:
         manifest = self._parse(name, raw)
         files: dict[str, str] = manifest["files"]
         sizes = {sha: self.backend.size(blob_key(sha)) for sha in set(files.values())}
+        total = sum(sizes[s] for s in files.values())
         with (
             atomic_directory(Path(dest), manifest.get("kind")) as tmp,
-            Progress(sum(sizes[s] for s in files.values()), f"download {name}", unit="B") as progress,
+            Progress(total, f"download {name}", unit="B") as progress,
             ThreadPoolExecutor(self.workers) as pool,
         ):
             jobs = [
