@@ -58,6 +58,7 @@ from selfsup.data.download import download_cifar10
 from selfsup.data.remote import fetch_source, is_store_uri
 from selfsup.data.shards import ROW_ID, UNLABELED, SampleIds, Split
 from selfsup.errors import DataError
+from selfsup.observe.progress import Progress
 from selfsup.store import MANIFEST_NAME, read_manifest, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -254,29 +255,32 @@ def assemble_split(
     taken: list[int] = []
     picked: list[int] = []
     corrupt, example = 0, None
-    for label in sorted(groups):
-        order = groups[label]
-        if per_class is not None:
-            order = [order[i] for i in rng.permutation(len(order))]
-        got = 0
-        for index in order:
-            if per_class is not None and got == per_class:
-                break
-            image = decode(index)
-            if image is None:
-                corrupt += 1
-                example = example or names[index]
-                continue
-            images.append(image)
-            taken.append(label)
-            picked.append(index)
-            got += 1
-        if per_class is not None and got < per_class:
-            raise DataError(
-                f"{split}_per_class={per_class}, but {_class_label(label, class_names)} has only "
-                f"{got} readable images in the {split} split of {where} ({corrupt} unreadable, "
-                f"e.g. {example})"
-            )
+    total = len(labels) if per_class is None else per_class * len(groups)
+    with Progress(total, f"data: decode {split}", unit="image") as progress:
+        for label in sorted(groups):
+            order = groups[label]
+            if per_class is not None:
+                order = [order[i] for i in rng.permutation(len(order))]
+            got = 0
+            for index in order:
+                if per_class is not None and got == per_class:
+                    break
+                image = decode(index)
+                if image is None:
+                    corrupt += 1
+                    example = example or names[index]
+                    continue
+                images.append(image)
+                taken.append(label)
+                picked.append(index)
+                got += 1
+                progress.update(1)
+            if per_class is not None and got < per_class:
+                raise DataError(
+                    f"{split}_per_class={per_class}, but {_class_label(label, class_names)} has "
+                    f"only {got} readable images in the {split} split of {where} ({corrupt} "
+                    f"unreadable, e.g. {example})"
+                )
     if not images:
         raise DataError(f"no readable images in the {split} split of {where}")
     order_all = torch.from_numpy(_rng(seed, f"shuffle-{split}").permutation(len(images)))
