@@ -47,6 +47,8 @@ def test_every_object_is_valid_and_follows_the_policy(rendered: tuple[str, list[
         {"TrainingRuntime", "TrainJob", "PersistentVolumeClaim", "ServiceAccount", "ConfigMap",
          "NetworkPolicy"}
         if name == "trainer"
+        else {"InferenceService", "ServiceAccount", "NetworkPolicy"}
+        if name == "serving"
         else {"Namespace", "StatefulSet", "Service", "Deployment", "ServiceAccount", "Role",
               "RoleBinding", "CronJob", "ConfigMap", "NetworkPolicy", "Job"}
     )  # fmt: skip
@@ -95,6 +97,7 @@ EXPECTED: dict[str, dict[tuple[str, str], tuple[tuple[str, ...], dict[str, objec
              "resume": True},
         ),
     },
+    "serving": {},  # the model server runs KServe's runtime image, no selfsup process
 }  # fmt: skip
 # The params file each kustomization's workloads read, and the profile it must equal.
 PARAMS_FILES = {
@@ -115,7 +118,7 @@ def test_every_selfsup_container_parses_to_the_values_it_must_act_on(
     overlay, objects = rendered
     found = {(inv.workload, inv.container): inv for inv in invocations(overlay, objects)}
     assert set(found) == set(EXPECTED[overlay])
-    source, profile = PARAMS_FILES[overlay]
+    source, profile = PARAMS_FILES.get(overlay, ("", ""))
     for where, (command, values) in EXPECTED[overlay].items():
         inv = found[where]
         assert inv.command == command, where
@@ -128,7 +131,9 @@ def test_every_selfsup_container_parses_to_the_values_it_must_act_on(
             # ... the profile, with the data read from the store (a pod has no local archive)
             assert load_params(REPO / source) == cluster_defaults(profile_params(profile))
     by_name = {inv.container: inv for inv in found.values()}
-    if overlay in ("dev", "gpu"):
+    if overlay == "serving":
+        assert not by_name  # KServe's runtime serves the model: no selfsup process here
+    elif overlay in ("dev", "gpu"):
         # The CronJob runs the very image it hands the pipeline's CPU tasks.
         assert by_name["submit"].params["image"] == by_name["submit"].image
     else:
@@ -259,6 +264,7 @@ def test_the_secret_templates_are_valid_and_hold_no_real_value() -> None:
         "selfsup-minio-root",
         "selfsup-registry",
         "selfsup-pushgateway",
+        "selfsup-model-reader",
     }
     for path in paths:
         template = yaml.safe_load(path.read_text())
@@ -426,6 +432,7 @@ def test_every_pod_is_denied_by_default_and_has_its_own_allowances() -> None:
     from selfsup.deploy.checks import pod_spec, runtime_jobs
 
     objects = [*render(REPO / "k8s/overlays/gpu"), *render(REPO / "k8s/trainer")]
+    objects += render(REPO / "k8s/serving")
     policies = [o for o in objects if o["kind"] == "NetworkPolicy"]
     pods: dict[str, dict[str, str]] = {}
     for obj in objects:
@@ -435,6 +442,8 @@ def test_every_pod_is_denied_by_default_and_has_its_own_allowances() -> None:
                 spec = holder["spec"].get("jobTemplate", {}).get("spec", holder["spec"])
                 pods[holder["metadata"]["name"]] = spec["template"]["metadata"].get("labels", {})
     pods["a pipeline task"] = {"workflows.argoproj.io/workflow": "selfsup-train-abcde"}
+    # KServe labels the predictor pods with the InferenceService's name.
+    pods["the model server"] = {"serving.kserve.io/inferenceservice": "selfsup-encoder"}
     assert {"minio", "pushgateway", "selfsup-retrain", "minio-setup"} <= set(pods)
     for pod, labels in pods.items():
         chosen = [
@@ -517,6 +526,10 @@ def test_minio_policies_give_each_purpose_only_its_prefixes() -> None:
     assert allowed("tasks", "s3:GetObject", "selfsup/sources/manifests/cifar10-jpg.json")
     assert not allowed("tasks", "s3:PutObject", "selfsup/sources/manifests/cifar10-jpg.json")
     assert not allowed("data-writer", "s3:PutObject", "selfsup/registry/x")
+    # The model server's storage initializer reads the served models, nothing else.
+    assert allowed("model-reader", "s3:GetObject", "selfsup/registry/serving/m-1/model.onnx")
+    assert not allowed("model-reader", "s3:GetObject", "selfsup/registry/models/m-1.json")
+    assert not allowed("model-reader", "s3:PutObject", "selfsup/registry/serving/m-1/model.onnx")
 
 
 def test_the_minio_setup_script_is_valid_shell_and_uses_every_policy(tmp_path: Path) -> None:

@@ -68,7 +68,12 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
 
     spec, platform = _docs(compiling.pipeline_yaml("retrain"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"validate", "data", "pretrain", "evaluate", "register"} | MINE_TASKS
+    conditions = {t for t in tasks if t.startswith("condition-")}  # serve, when promoted
+    assert len(conditions) == 1
+    assert (
+        set(tasks) - conditions
+        == {"validate", "data", "pretrain", "evaluate", "register"} | MINE_TASKS
+    )
     register = tasks["register"]
     assert register["cachingOptions"] == {}  # a side effect: never served from cache
     assert set(register["dependentTasks"]) == {"evaluate", "pretrain", "validate"}
@@ -77,8 +82,8 @@ def test_retrain_is_train_then_an_uncached_register_with_secret_env() -> None:
         "producerTask": "evaluate",
     }
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert _with_secret(k8s) == {"exec-register"} | S3_EXECUTORS
-    for executor in {"exec-register"} | S3_EXECUTORS:
+    assert _with_secret(k8s) == {"exec-register", "exec-serve"} | S3_EXECUTORS
+    for executor in {"exec-register", "exec-serve"} | S3_EXECUTORS:
         (env,) = [e for e in k8s[executor]["secretAsEnv"] if e["secretName"] == "selfsup-s3"]
         keys = {e["envVar"] for e in env["keyToEnv"]}
         assert keys == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
@@ -246,7 +251,8 @@ def test_every_task_is_the_same_component_object_offline_and_on_the_cluster(name
     fan_out = {bound["mine-plan"], bound["mine-shard"], bound["mine-merge"]}
     # Offline differs only by what kfp.local cannot run: one `mine` task instead of the fan-out,
     # and no exit task.
-    assert offline - {bound["mine"]} == cluster - fan_out - {bound["outcome"]}
+    # ... and no serve task (no cluster to apply an InferenceService to).
+    assert offline - {bound["mine"]} == cluster - fan_out - {bound["outcome"], bound["serve"]}
     assert bound["outcome"] in cluster
     assert cluster <= set(bound.values()) and offline <= set(bound.values())
     if name in ("train", "retrain"):
@@ -382,7 +388,8 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
 
     spec, platform = _docs(compiling.pipeline_yaml("forget"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {"validate", "data", "pull", "unlearn", "evaluate", "register"}
+    assert {t for t in tasks if not t.startswith("condition-")} == {
+        "validate", "data", "pull", "unlearn", "evaluate", "register"}  # fmt: skip
     assert tasks["pull"]["inputs"]["parameters"]["ref"]["runtimeValue"]["constant"] == "champion"
     unlearn = tasks["unlearn"]["inputs"]
     assert unlearn["artifacts"]["model"]["taskOutputArtifact"]["producerTask"] == "pull"
@@ -414,6 +421,7 @@ def test_forget_serves_the_request_on_the_champion_and_promotes_after_the_audit(
         "exec-data",
         "exec-pull",
         "exec-register",
+        "exec-serve",
         "exec-outcome",
     }
 
@@ -504,7 +512,7 @@ def test_retrain_distilled_trains_a_student_on_the_champions_distilled_set() -> 
 
     spec, _ = _docs(compiling.pipeline_yaml("retrain-distilled"))
     tasks = _run_tasks(spec)
-    assert set(tasks) == {
+    assert {t for t in tasks if not t.startswith("condition-")} == {
         "validate",
         "data",
         "pull",

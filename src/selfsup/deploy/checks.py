@@ -11,6 +11,12 @@ Kubernetes API may be reached by port alone, only the pods of one workload may r
 on any port); MinIO's root Secret reaches no pod but MinIO's own and its setup Job's; a
 Pushgateway requires authentication (``--web.config.file`` from a Secret).
 
+A KServe ``InferenceService`` (``serving.kserve.io``) has no schema in ``kubernetes-validate``
+either, and KServe's CRD ships in no installable package here: its predictor is checked as the
+Pod it becomes (the model as the ``kserve-container``: full strict schema + policy, the image
+being the ServingRuntime's), and its own fields against the ``v1beta1`` fields this project
+uses (unknown ones are errors), with the model format, protocol and a storage URI required.
+
 Kubeflow Trainer objects (``trainer.kubeflow.org``) are custom resources that
 ``kubernetes-validate`` has no schema for: a ``TrainingRuntime``'s pod templates are checked as the
 ``batch/v1`` Jobs they become (full strict schema + policy), and both kinds' own fields against
@@ -103,6 +109,8 @@ def all_problems(objects: Iterable[Object], version: str = KUBERNETES_VERSION) -
     for obj in objects:
         if str(obj.get("apiVersion", "")).startswith(f"{TRAINER_GROUP}/"):
             problems += trainer_problems(obj, objects)
+        elif str(obj.get("apiVersion", "")).startswith(f"{KSERVE_GROUP}/"):
+            problems += kserve_problems(obj)
         else:
             problems += schema_problems(obj, version) + policy_problems(obj)
     return problems + network_problems(objects) + secret_problems(objects)
@@ -290,3 +298,61 @@ def trainer_problems(obj: Object, objects: Iterable[Object]) -> list[str]:
     if image_problem:
         problems.append(f"{where}: {image_problem}")
     return problems
+
+
+KSERVE_GROUP = "serving.kserve.io"
+# The serving.kserve.io/v1beta1 fields this project writes (a subset of the CRD's schema).
+_KSERVE_FIELDS = {
+    "spec": {"predictor"},
+    "predictor": {"model", "serviceAccountName", "minReplicas", "maxReplicas", "securityContext",
+                  "nodeSelector", "tolerations", "containerConcurrency", "timeout"},
+    "model": {"modelFormat", "protocolVersion", "runtime", "storageUri", "resources",
+              "securityContext", "env", "args"},
+    "modelFormat": {"name", "version"},
+}  # fmt: skip
+# The container KServe adds for the model, with a stand-in for the ServingRuntime's image.
+_RUNTIME_IMAGE = "serving-runtime@sha256:" + "0" * 64
+
+
+def predictor_pod(obj: Object) -> Object:
+    """An InferenceService's predictor as the Pod KServe makes of it (model → kserve-container)."""
+    predictor = obj.get("spec", {}).get("predictor", {})
+    model = predictor.get("model", {})
+    own = {"modelFormat", "protocolVersion", "runtime", "storageUri"}
+    container = {k: v for k, v in model.items() if k not in own}
+    scaling = ("model", "minReplicas", "maxReplicas", "containerConcurrency", "timeout")
+    pod = {k: v for k, v in predictor.items() if k not in scaling}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"{obj['metadata']['name']}-predictor",
+                     "namespace": obj["metadata"].get("namespace", "default")},
+        "spec": {**pod, "containers": [
+            {"name": "kserve-container", "image": _RUNTIME_IMAGE, **container}]},
+    }  # fmt: skip
+
+
+def kserve_problems(obj: Object) -> list[str]:
+    """Field, schema and policy problems of a KServe InferenceService."""
+    where = str(key(obj))
+    if obj.get("apiVersion") != f"{KSERVE_GROUP}/v1beta1" or obj["kind"] != "InferenceService":
+        return [f"{where}: unsupported {obj.get('apiVersion')}/{obj['kind']}"]
+    spec = obj.get("spec", {})
+    predictor = spec.get("predictor", {})
+    model = predictor.get("model", {})
+    problems = _unknown(f"{where} spec", spec, _KSERVE_FIELDS["spec"])
+    problems += _unknown(f"{where} predictor", predictor, _KSERVE_FIELDS["predictor"])
+    problems += _unknown(f"{where} model", model, _KSERVE_FIELDS["model"])
+    model_format = model.get("modelFormat", {})
+    problems += _unknown(f"{where} modelFormat", model_format, _KSERVE_FIELDS["modelFormat"])
+    if not model.get("modelFormat", {}).get("name"):
+        problems.append(f"{where}: predictor.model.modelFormat.name is missing")
+    if model.get("protocolVersion", "v1") not in ("v1", "v2", "grpc-v2"):
+        problems.append(f"{where}: unknown protocolVersion {model.get('protocolVersion')!r}")
+    if not re.match(r"^(s3|gs|pvc|https?|hdfs|oci)://\S+$", str(model.get("storageUri", ""))):
+        problems.append(f"{where}: predictor.model.storageUri is not a storage URI")
+    for name in ("minReplicas", "maxReplicas"):
+        if not isinstance(predictor.get(name, 1), int) or predictor.get(name, 1) < 0:
+            problems.append(f"{where}: predictor.{name} must be a non-negative integer")
+    pod = predictor_pod(obj)
+    return problems + schema_problems(pod) + policy_problems(pod)

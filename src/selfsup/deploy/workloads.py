@@ -28,7 +28,12 @@ from selfsup.deploy.checks import pod_spec
 from selfsup.deploy.render import Object, render
 
 # The kustomizations whose workloads are shipped: the table's name → directory under the repo.
-KUSTOMIZATIONS = {"dev": "k8s/overlays/dev", "gpu": "k8s/overlays/gpu", "trainer": "k8s/trainer"}
+KUSTOMIZATIONS = {
+    "dev": "k8s/overlays/dev",
+    "gpu": "k8s/overlays/gpu",
+    "trainer": "k8s/trainer",
+    "serving": "k8s/serving",
+}
 PIPELINES = "pipelines/golden"
 TABLE_BEGIN = "<!-- workloads table: begin (python -m selfsup.deploy.workloads --write) -->"
 TABLE_END = "<!-- workloads table: end -->"

@@ -211,15 +211,49 @@ def register(
     candidate: dsl.Input[dsl.Artifact],
     evaluation: dsl.Input[dsl.Artifact],
     metrics: dsl.Output[dsl.Metrics],
+    decision: dsl.OutputPath(str),  # type: ignore[valid-type]
     gate: str = "champion",
     run_id: str = "",
 ) -> None:
     """Register ``candidate`` through ``gate``: ``champion`` (a trained encoder; champion only
     if the label-free gate says so) or ``deletion`` (unlearn's output; champion only if the
-    deletion audit passes)."""
+    deletion audit passes). ``decision``: ``promoted`` or ``kept`` (what ``serve`` waits on)."""
+    from pathlib import Path
+
     from selfsup.pipeline.runtime import register_through
 
-    register_through(gate, registry_params, candidate, evaluation, metrics, run_id)
+    result = register_through(gate, registry_params, candidate, evaluation, metrics, run_id)
+    Path(decision).write_text("promoted" if result["promoted"] else "kept")
+
+
+def model_card(
+    evaluation: dsl.Input[dsl.Artifact],
+    model: dsl.Input[dsl.Model],
+    compressed: dsl.Input[dsl.Artifact],
+    card: dsl.Output[dsl.Markdown],
+    run_id: str = "",
+) -> None:
+    """The model card (Markdown, shown in the UI) from evaluate's, the model's and compress's
+    outputs: data and its hash, method, metrics against the floors, calibration, compression,
+    deletion requests served, limitations."""
+    from selfsup.serve.card import publish_card
+
+    publish_card(evaluation.path, model.path, compressed.path, card.path, run_id)
+
+
+def serve(
+    registry_params: dict[str, Any],
+    model: dsl.Input[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+    run_id: str = "",
+) -> None:
+    """Serve the promoted encoder: its ONNX export (checked with onnxruntime) into the registry's
+    store, then its KServe InferenceService created or patched as the deployer ServiceAccount."""
+    from selfsup.pipeline.runtime import task
+    from selfsup.serve.kserve import serve_promoted
+
+    with task("registry", registry_params, metrics, run_id=run_id, name="serve") as t:
+        t.done(serve_promoted(model.path, t.params.uri))
 
 
 def pull(
@@ -315,6 +349,8 @@ TASKS: dict[str, TaskSpec] = {
     "register": TaskSpec(register, _SMALL, cached=False, s3=True),
     "pull": TaskSpec(pull, _SMALL, cached=False, s3=True),
     "unlearn": TaskSpec(unlearn, _LARGE, gpu=True, cached=False),
+    "model-card": TaskSpec(model_card, Resources("100m", "500m", "256Mi", "1Gi")),
+    "serve": TaskSpec(serve, _SMALL, cached=False, s3=True),
     "outcome": TaskSpec(outcome, _SMALL, cached=False, s3=True),
 }
 

@@ -30,6 +30,7 @@ from selfsup.pipeline.task_settings import (
     run_as_image_user,
     use_s3,
 )
+from selfsup.serve.kserve import DEPLOYER_SECRET, DEPLOYER_TOKEN_DIR
 from selfsup.train.checkpoint import MIRROR_ENV
 
 # The cluster's S3 store: the MinIO of k8s/base (in-cluster DNS), for videos and the registry.
@@ -56,7 +57,8 @@ CHAMPION = "champion"
 class ClusterOptions:
     """What differs between clusters: the images, the GPU pool (None: GPU tasks on CPU nodes),
     retries, mining's fan-out and its parallelism, the run's exit handler (both off for
-    ``kfp.local``, which runs neither), the S3 endpoint and where checkpoints outlive a pod."""
+    ``kfp.local``, which runs neither), the S3 endpoint, where checkpoints outlive a pod, and
+    whether a promoted model is served (off for ``kfp.local``: no cluster to apply to)."""
 
     image: str = DEFAULT_IMAGE
     gpu_image: str = DEFAULT_GPU_IMAGE
@@ -67,6 +69,7 @@ class ClusterOptions:
     mine_parallelism: int = 4
     s3_endpoint: str = S3_ENDPOINT
     checkpoints: str = "s3://selfsup/checkpoints"
+    serve: bool = True
 
 
 def section_arguments(params: Params) -> dict[str, dict[str, Any]]:
@@ -128,6 +131,18 @@ class Dag:
             model=model,
         )
 
+    def register(self, display: str | None = None, *, model: Any, **inputs: Any) -> Any:
+        """``register`` through the gate, then — only when it promoted (``dsl.If`` on its
+        ``decision``) — ``serve`` of ``model`` with the deployer's token (serving-rbac.yaml)."""
+        from kfp import dsl, kubernetes
+
+        registered = self.add("register", display, **inputs)
+        if self.opts.serve:
+            with dsl.If(registered.outputs["decision"] == "promoted", "promoted"):
+                served = self.add("serve", registry_params=inputs["registry_params"], model=model)
+                kubernetes.use_secret_as_volume(served, DEPLOYER_SECRET, DEPLOYER_TOKEN_DIR)
+        return registered
+
     def mine(self, mine_params: Any) -> Any:
         """The mined dataset's producer: the fan-out's merge, or one task offline."""
         from kfp import dsl
@@ -160,19 +175,22 @@ class Dag:
 
 
 def train_tasks(dag: Dag, p: dict[str, Any]) -> None:
-    prepared, trained, _ = dag.train(
+    prepared, trained, evaluated = dag.train(
         p["data_params"], p["mine_params"], p["pretrain_params"], p["evaluate_params"]
     )
-    dag.on_model("compress", p["compress_params"], prepared, trained.outputs["model"])
-    dag.on_model("distill", p["distill_params"], prepared, trained.outputs["model"])
+    model = trained.outputs["model"]
+    compressed = dag.on_model("compress", p["compress_params"], prepared, model)
+    dag.on_model("distill", p["distill_params"], prepared, model)
+    evaluation, compact = evaluated.outputs["evaluation"], compressed.outputs["output"]
+    dag.add("model-card", evaluation=evaluation, model=model, compressed=compact)
 
 
 def retrain_tasks(dag: Dag, p: dict[str, Any]) -> None:
     _, trained, evaluated = dag.train(
         p["data_params"], p["mine_params"], p["pretrain_params"], p["evaluate_params"]
     )
-    dag.add(
-        "register",
+    dag.register(
+        model=trained.outputs["model"],
         registry_params=p["registry_params"],
         candidate=trained.outputs["model"],
         evaluation=evaluated.outputs["evaluation"],
@@ -192,8 +210,8 @@ def retrain_distilled_tasks(dag: Dag, p: dict[str, Any]) -> None:
     )
     model = student.outputs["model"]
     evaluated = dag.on_model("evaluate", p["evaluate_params"], prepared, model)
-    dag.add(
-        "register",
+    dag.register(
+        model=model,
         registry_params=p["registry_params"],
         candidate=model,
         evaluation=evaluated.outputs["evaluation"],
@@ -214,9 +232,9 @@ def forget_tasks(dag: Dag, p: dict[str, Any]) -> None:
     evaluated = dag.on_model(
         "evaluate", p["evaluate_params"], prepared, served.outputs["unlearned"]
     )
-    dag.add(
-        "register",
+    dag.register(
         "audit and promote",
+        model=served.outputs["unlearned"],
         registry_params=p["registry_params"],
         candidate=served.outputs["request"],
         evaluation=evaluated.outputs["evaluation"],
@@ -283,7 +301,8 @@ PIPELINES: dict[str, Pipeline] = {
         train_tasks,
         "selfsup-train",
         "selfsup: validate params -> data, mine-plan -> mine shards (ParallelFor) -> mine-merge "
-        "-> pretrain (GPU pool) -> evaluate, compress, distill (GPU pool); record outcome on exit",
+        "-> pretrain (GPU pool) -> evaluate, compress, distill (GPU pool) -> model-card; record "
+        "outcome on exit",
         ("data", "mine", "pretrain", "evaluate", "distill", "compress"),
         ("data", "mine", "pretrain", "evaluate", "compress", "distill"),
     ),
@@ -291,7 +310,8 @@ PIPELINES: dict[str, Pipeline] = {
         retrain_tasks,
         "selfsup-retrain",
         "selfsup: validate params -> data, mine-plan -> mine shards (ParallelFor) -> mine-merge "
-        "-> pretrain (GPU pool) -> evaluate -> register (promotion gate); record outcome on exit",
+        "-> pretrain (GPU pool) -> evaluate -> register (promotion gate) -> serve (KServe, only "
+        "when promoted); record outcome on exit",
         ("data", "mine", "pretrain", "evaluate"),
         ("data", "mine", "pretrain", "evaluate", "register"),
         registry=True,
@@ -301,7 +321,8 @@ PIPELINES: dict[str, Pipeline] = {
         "selfsup-retrain-distilled",
         "selfsup, the cheap retrain: validate params -> data, pull champion -> distill (the "
         "champion teaches) -> pretrain-distilled (a fresh student on the distilled set) -> "
-        "evaluate -> register (promotion gate); record outcome on exit",
+        "evaluate -> register (promotion gate) -> serve (KServe, only when promoted); record "
+        "outcome on exit",
         ("data", "distill", "pretrain", "evaluate"),
         ("data", "pull", "distill", "pretrain-distilled", "evaluate", "register"),
         registry=True,
@@ -312,7 +333,8 @@ PIPELINES: dict[str, Pipeline] = {
         forget_tasks,
         "selfsup-forget",
         "selfsup: deletion request -> validate params -> data, pull champion -> unlearn (GPU "
-        "pool) -> evaluate -> audit and promote; record outcome on exit",
+        "pool) -> evaluate -> audit and promote -> serve (KServe, only when promoted); record "
+        "outcome on exit",
         ("data", "unlearn", "evaluate"),
         ("data", "pull", "unlearn", "evaluate", "register"),
         registry=True,

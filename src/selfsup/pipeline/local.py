@@ -20,7 +20,7 @@ from selfsup.pipeline.dags import ClusterOptions, build, pipeline, pipeline_argu
 from selfsup.pipeline.errors import PipelineError
 
 # kfp.local 2.16 collects no ParallelFor outputs and runs no dsl.ExitHandler.
-LOCAL_OPTIONS = ClusterOptions(fan_out=False, exit_handler=False)
+LOCAL_OPTIONS = ClusterOptions(fan_out=False, exit_handler=False, serve=False)
 
 
 @dataclass(frozen=True)
