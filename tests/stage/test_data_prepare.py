@@ -226,3 +226,20 @@ def test_real_cifar10_subset(cifar10_archive: Path, tmp_path: Path) -> None:
     assert train.images.shape == (200, 3, 32, 32)
     assert torch.bincount(train.labels).tolist() == [20] * 10
     assert 60 < train.images.float().mean() < 190  # real photos, not blank or saturated
+
+
+def test_real_cifar10_train_statistics_are_the_published_ones(
+    cifar10_archive: Path, tmp_path: Path
+) -> None:
+    """The manifest's normalisation of the full train split against CIFAR-10's well-known
+    channel statistics (0.4914, 0.4822, 0.4465 / 0.2470, 0.2435, 0.2616); JPEG re-encoding of
+    this archive moves them by a few thousandths at most."""
+    params = DataParams(archive=str(cifar10_archive), test_per_class=1)
+    stage.run(params=params, out=tmp_path / "cifar")
+    manifest = read_dataset_manifest(tmp_path / "cifar")
+    stats = manifest["normalization"]
+    assert stats["split"] == "train" and manifest["grayscale"] is False
+    for got, published in zip(
+        stats["mean"] + stats["std"], (0.4914, 0.4822, 0.4465, 0.2470, 0.2435, 0.2616), strict=True
+    ):
+        assert abs(got - published) < 0.01, (stats, published)

@@ -93,7 +93,9 @@ def test_batch_larger_than_data_is_a_clear_error(tiny_dataset: Path, tmp_path: P
 
 
 def test_training_lowers_the_loss(tiny_dataset: Path, tmp_path: Path) -> None:
-    """Training lowers the SimCLR loss: the last epoch's loss is below the first's."""
+    """Training lowers the SimCLR loss: the mean of the last two epochs is below that of the first
+    two (an epoch is 3 batches of 16 noise images, so one epoch's loss alone is noisy)."""
     params = PARAMS.model_copy(update={"epochs": 6, "max_images": 48, "lr": 5e-3})
     metrics = pretrain.run(tiny_dataset, params=params, out=tmp_path / "m")
-    assert metrics["loss_per_epoch"][-1] < metrics["loss_per_epoch"][0]
+    losses = metrics["loss_per_epoch"]
+    assert sum(losses[-2:]) < sum(losses[:2]), losses

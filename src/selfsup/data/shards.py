@@ -141,8 +141,40 @@ def write_dataset(
         splits=sizes,
         class_names=class_names,
         image_shape=shape,
+        **image_statistics(splits),
         **fields,
     )
+
+
+def image_statistics(splits: dict[str, Split], chunk: int = 4096) -> dict[str, Any]:
+    """What the encoder and the augmentations need to know about the pixels: per-channel mean
+    and std in [0, 1] of the train split (or the first non-empty one) — the encoder normalises
+    with these — and whether every image is grayscale (three equal channels), on which colour
+    augmentations do nothing useful. Empty when there are no images."""
+    name = next((n for n in ("train", *splits) if n in splits and len(splits[n])), None)
+    if name is None:
+        return {}
+    images = splits[name].images
+    total = torch.zeros(3, dtype=torch.float64)
+    squares = torch.zeros(3, dtype=torch.float64)
+    grayscale = True
+    for start in range(0, len(images), chunk):
+        batch = images[start : start + chunk]
+        values = batch.to(torch.float64).div_(255.0)
+        total += values.sum(dim=(0, 2, 3))
+        squares += values.square().sum(dim=(0, 2, 3))
+        grayscale = grayscale and bool(
+            torch.equal(batch[:, 0], batch[:, 1]) and torch.equal(batch[:, 1], batch[:, 2])
+        )
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
+    normalization = {
+        "mean": [round(float(v), 6) for v in mean],
+        "std": [round(float(v), 6) for v in std],
+        "split": name,
+    }
+    return {"normalization": normalization, "grayscale": grayscale}
 
 
 def read_dataset_manifest(root: Path, verify: bool = True) -> dict[str, Any]:

@@ -108,7 +108,9 @@ def distill(
     target_dim = int(real_targets.shape[1])
 
     def factory() -> PoolModel:
-        return PoolModel(build_encoder(pool_encoder), target_dim)
+        # The pool sees the teacher's data: it normalises the same way.
+        normalization = getattr(teacher, "normalization", None)
+        return PoolModel(build_encoder(pool_encoder, normalization), target_dim)
 
     pool = ModelPool(
         factory, params.pool_size, params.pool_max_steps, params.pool_lr, generator, device
@@ -204,6 +206,8 @@ def run(dataset: Path, model: Path, *, params: DistillParams, out: Path) -> dict
             params.model_dump(),
             teacher=teacher_manifest["content_hash"],
             data=data_manifest["content_hash"],
+            # The student trains on these images: it normalises as the teacher's data does.
+            **{k: data_manifest[k] for k in ("normalization", "grayscale") if k in data_manifest},
             metrics={
                 k: metrics[k] for k in ("outer_loss_first", "outer_loss_last", "wall_seconds")
             },

@@ -45,7 +45,7 @@ from selfsup.evaluate.report import (
 )
 from selfsup.models.artifact import load_encoder
 from selfsup.models.embed import embed
-from selfsup.models.encoders import Encoder, build_encoder
+from selfsup.models.encoders import Encoder, Normalization, build_encoder
 from selfsup.observe.metrics import RUN_ID_ENV
 from selfsup.registry.lineage import code_revision
 from selfsup.store import atomic_directory, atomic_write_json, write_manifest
@@ -97,14 +97,17 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def random_init_encoder(pretrain: PretrainParams, seed: int) -> Encoder:
-    """The trained encoder's architecture with fresh weights drawn from ``seed``.
+def random_init_encoder(
+    pretrain: PretrainParams, seed: int, normalization: Normalization | None = None
+) -> Encoder:
+    """The trained encoder's architecture (and input statistics) with fresh weights drawn from
+    ``seed``.
 
     The global RNG is forked, so evaluating does not change the random stream of the caller.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        encoder = build_encoder(pretrain)
+        encoder = build_encoder(pretrain, normalization)
     encoder.eval()
     return encoder
 
@@ -331,7 +334,7 @@ def run(
     device = _device()
     encoders: dict[str, Callable[[], nn.Module]] = {
         "trained": lambda: encoder,
-        "random_init": lambda: random_init_encoder(pretrain, params.seed),
+        "random_init": lambda: random_init_encoder(pretrain, params.seed, encoder.normalization),
         "raw_pixels": lambda: RawPixels.of(train),
     }
     results = {}

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from selfsup.config import PretrainParams
-from selfsup.models.encoders import Encoder, build_encoder
+from selfsup.models.encoders import Encoder, Normalization, build_encoder
 from selfsup.store import (
     atomic_directory,
     atomic_write_bytes,
@@ -35,7 +35,12 @@ def save_encoder(
     torch.save(encoder.state_dict(), buffer)
     atomic_write_bytes(Path(root) / WEIGHTS_NAME, buffer.getvalue())
     return write_manifest(
-        Path(root), MODEL_KIND, params.model_dump(), out_dim=encoder.out_dim, **fields
+        Path(root),
+        MODEL_KIND,
+        params.model_dump(),
+        out_dim=encoder.out_dim,
+        normalization=encoder.normalization.as_dict(),
+        **fields,
     )
 
 
@@ -61,8 +66,16 @@ def load_encoder(root: Path) -> tuple[Encoder, dict[str, Any]]:
     """Rebuild and load the encoder in ``root``; returns it (eval mode) and its manifest."""
     manifest = read_manifest(Path(root), kind=MODEL_KIND)
     params = PretrainParams.model_validate(manifest["params"])
-    encoder = build_encoder(params)
+    encoder = build_encoder(params, Normalization.of(manifest.get("normalization")))
     state = load_tensors(Path(root) / WEIGHTS_NAME)
     encoder.load_state_dict(state)
     encoder.eval()
     return encoder, manifest
+
+
+def data_normalization(dataset: Path) -> tuple[Normalization, bool]:
+    """The input statistics a model trained on ``dataset`` (a dataset or a distilled set) uses,
+    and whether its images are grayscale: from its manifest (CIFAR-10's, and not grayscale, when
+    it records none)."""
+    manifest = read_manifest(Path(dataset), verify=False)
+    return Normalization.of(manifest.get("normalization")), bool(manifest.get("grayscale"))

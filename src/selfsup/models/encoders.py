@@ -1,11 +1,16 @@
 """Backbones that map uint8-range images to a feature vector.
 
 Both encoders take float images scaled to [0, 1] ([N,3,H,W]) and normalise internally with the
-CIFAR-10 channel statistics, so every caller (training, evaluation, export) feeds the same thing
-and no stage can forget the normalisation.
+channel statistics of the training data (the dataset manifest's ``normalization``; CIFAR-10's
+for a model or dataset that records none), so every caller (training, evaluation, export) feeds
+the same thing and no stage can forget the normalisation.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torchvision
@@ -13,8 +18,30 @@ from torch import nn
 
 from selfsup.config import PretrainParams
 
+# CIFAR-10's train-split statistics: what models and datasets from before the manifests recorded
+# theirs were trained with.
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Per-channel mean and std of images in [0, 1], and the split they were measured on."""
+
+    mean: tuple[float, float, float] = CIFAR_MEAN
+    std: tuple[float, float, float] = CIFAR_STD
+    split: str = "train"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mean": list(self.mean), "std": list(self.std), "split": self.split}
+
+    @classmethod
+    def of(cls, recorded: Mapping[str, Any] | None) -> Normalization:
+        """A manifest's ``normalization`` entry; CIFAR-10's when it has none."""
+        if not recorded:
+            return cls()
+        mean, std = (tuple(float(v) for v in recorded[k]) for k in ("mean", "std"))
+        return cls(mean, std, str(recorded.get("split", "train")))  # type: ignore[arg-type]
 
 
 class Encoder(nn.Module):
@@ -26,8 +53,16 @@ class Encoder(nn.Module):
         self.out_dim = out_dim
         self.mean: torch.Tensor
         self.std: torch.Tensor
-        self.register_buffer("mean", torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(CIFAR_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.zeros(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.ones(1, 3, 1, 1), persistent=False)
+        self.normalize_with(Normalization())
+
+    def normalize_with(self, normalization: Normalization) -> Encoder:
+        """Use these input statistics (the training data's); returns the encoder."""
+        self.normalization = normalization
+        self.mean.copy_(torch.tensor(normalization.mean).view(1, 3, 1, 1))
+        self.std.copy_(torch.tensor(normalization.std).view(1, 3, 1, 1))
+        return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images``: float [N,3,H,W] in [0,1] → features [N, out_dim]."""
@@ -73,8 +108,9 @@ def convnet(width: int = 32) -> Encoder:
     return Encoder(nn.Sequential(*layers), out_dim=c_in)
 
 
-def build_encoder(params: PretrainParams) -> Encoder:
-    """The encoder named in ``params`` with fresh (seeded by the caller) random weights."""
-    if params.encoder == "resnet18_cifar":
-        return resnet18_cifar()
-    return convnet(params.convnet_width)
+def build_encoder(params: PretrainParams, normalization: Normalization | None = None) -> Encoder:
+    """The encoder named in ``params`` with fresh (seeded by the caller) random weights, for data
+    with ``normalization`` (default: CIFAR-10's)."""
+    resnet = params.encoder == "resnet18_cifar"
+    encoder = resnet18_cifar() if resnet else convnet(params.convnet_width)
+    return encoder.normalize_with(normalization or Normalization())

@@ -33,7 +33,8 @@ from torch import nn
 from selfsup.config import PretrainParams
 from selfsup.errors import ConfigError
 from selfsup.models import build_encoder
-from selfsup.models.artifact import write_model
+from selfsup.models.artifact import data_normalization, write_model
+from selfsup.models.encoders import Normalization
 from selfsup.observe.progress import Progress
 from selfsup.train import accel as gpu
 from selfsup.train import distributed, optim
@@ -121,10 +122,10 @@ class _Training:
         return int(state["epoch"]) + 1
 
 
-def _training(ctx: Context, method: Method) -> _Training:
+def _training(ctx: Context, method: Method, normalization: Normalization) -> _Training:
     params = ctx.params
     torch.manual_seed(params.seed)
-    model = method.build(build_encoder(params).to(ctx.device))
+    model = method.build(build_encoder(params, normalization).to(ctx.device))
     gpu.prepare_model(model.net, ctx.fast)
     optimizer = optim.optimizer(params, model.net)
     steps = method.steps_per_epoch
@@ -180,7 +181,15 @@ def _run(
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     key = run_key(params, ":".join(method.lineage.values()))
     checkpoint, copy = root / key, Mirror(mirror) if mirror else None
-    training = _training(ctx, method)
+    normalization, grayscale = data_normalization(dataset)
+    if grayscale and params.augment.jitter_strength > 0:
+        log.warning(
+            "%s is grayscale: colour jitter (pretrain.augment.jitter_strength=%s) changes only "
+            "brightness and contrast there; set it to 0 or use brightness/contrast augmentations",
+            dataset,
+            params.augment.jitter_strength,
+        )
+    training = _training(ctx, method, normalization)
     start_epoch = 0
     if resume and copy is not None and job.is_main and copy.pull(key, checkpoint):
         log.info("pulled checkpoint %s from %s", key, mirror)
