@@ -17,6 +17,7 @@ import typer
 from selfsup import __version__
 from selfsup.cli_errors import guard
 from selfsup.config import Params, load_params
+from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
 
 pipeline_app = typer.Typer(
     no_args_is_help=True, help="Kubeflow Pipelines: compile, run-local, submit, schedule."
@@ -25,8 +26,8 @@ pipeline_app = typer.Typer(
 # The pipelines' names (dags.PIPELINES, which imports kfp: a test keeps the two equal), so --help
 # lists them and a wrong name is refused before anything is imported.
 Pipelines = Literal["train", "retrain", "retrain-distilled", "forget"]
-_IMAGE_HELP = "project image (CPU); default selfsup:<ver>-cpu"
-_GPU_IMAGE_HELP = "project image for GPU tasks; default selfsup:<ver>-cuda"
+_IMAGE_HELP = f"project image (CPU); default {DEFAULT_IMAGE}"
+_GPU_IMAGE_HELP = f"project image for GPU tasks; default {DEFAULT_GPU_IMAGE}"
 _GPUS_HELP = "GPUs per GPU task (pretrain runs torchrun over N > 1); 0: CPU nodes"
 _GPU_TYPE_HELP = (
     "GPU model to schedule on, as nodes are labelled nvidia.com/gpu.product "

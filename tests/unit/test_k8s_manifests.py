@@ -25,6 +25,7 @@ from selfsup.deploy.workloads import (
     table,
 )
 from selfsup.pipeline.components import TASKS
+from selfsup.pipeline.images import DEFAULT_GPU_IMAGE, DEFAULT_IMAGE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -198,7 +199,8 @@ def test_compiled_pipeline_tasks_run_their_own_functions_on_the_right_image() ->
         for task in tasks:
             assert task.defined, (path.name, task.executor, task.function)
             assert task.function == TASKS[task.executor].function.__name__
-            assert task.image == ("selfsup:0.1.0-cuda" if task.gpus else "selfsup:0.1.0-cpu")
+            assert task.image == (DEFAULT_GPU_IMAGE if task.gpus else DEFAULT_IMAGE)
+            assert task.image.startswith("localhost:5000/selfsup:")  # fully qualified
 
 
 def test_the_workloads_table_in_the_docs_is_true() -> None:

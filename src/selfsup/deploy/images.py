@@ -35,7 +35,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from selfsup import __version__
+from selfsup.pipeline.images import image_of
 
 log = logging.getLogger("selfsup.images")
 
@@ -49,8 +49,8 @@ CA_DIR = Path("/etc/ssl/certs")
 
 
 def image_name(variant: str) -> str:
-    """The local tag of ``variant``: what the compiled pipelines name by default."""
-    return f"selfsup:{__version__}-{variant}"
+    """The tag ``variant`` is built under: what the compiled pipelines name by default."""
+    return image_of(variant)
 
 
 def input_paths(variant: str) -> list[str]:
@@ -252,9 +252,9 @@ def load_into_docker(image: str) -> None:
         saver.stdout.close()
         if saver.wait() != 0:
             raise subprocess.CalledProcessError(saver.returncode, "podman save")
-    # Podman names local images localhost/…; the pipelines name the short tag, which Docker
-    # would otherwise look up on Docker Hub.
-    subprocess.run(["docker", "tag", f"localhost/{image}", image], check=True, capture_output=True)
+    # The archive keeps the fully qualified name, so Docker knows the image by the name the
+    # pipelines use; a missing tag would make Docker try the registry.
+    subprocess.run(["docker", "image", "inspect", image], check=True, capture_output=True)
 
 
 def main(argv: list[str] | None = None) -> int:
