@@ -11,15 +11,20 @@ one core, half of it the hue shift, ~15% more than PIL; the batched kornia backe
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from selfsup.config import AugmentParams
+
+if TYPE_CHECKING:  # importing torchvision costs ~2 s of start-up; only this backend needs it
+    from torchvision.transforms import v2
 
 
 def simclr_transform(size: int, params: AugmentParams) -> v2.Compose:
     """The SimCLR augmentation for one uint8 [3,H,W] image → uint8 [3,size,size]."""
+    from torchvision.transforms import v2
     s = params.jitter_strength
     steps: list[v2.Transform] = [
         v2.RandomResizedCrop(size, scale=(params.crop_scale_min, 1.0), antialias=True),

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torchvision
 from torch import nn
 
 from selfsup.config import PretrainParams
@@ -76,6 +75,8 @@ def resnet18_cifar() -> Encoder:
     The ImageNet stem (7×7 stride 2 + max-pool) shrinks a 32×32 image to 8×8 before the first
     block and costs several kNN points on CIFAR; every SimCLR CIFAR recipe replaces it.
     """
+    import torchvision  # here: importing torchvision.models costs ~2 s that the ConvNet never needs
+
     net = torchvision.models.resnet18(weights=None)
     net.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()

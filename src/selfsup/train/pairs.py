@@ -8,14 +8,17 @@ augmented view of each end and the two node indices (so negatives can avoid the 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from selfsup.data.shards import load_split
 from selfsup.errors import DataError
 from selfsup.mining.graph import positive_pairs, read_graph
+
+if TYPE_CHECKING:  # importing torchvision costs ~2 s of every stage's start-up
+    from torchvision.transforms import v2
 
 
 class PairViews(Dataset[tuple[torch.Tensor, torch.Tensor, int, int]]):
