@@ -181,12 +181,12 @@ def _run(
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     key = run_key(params, ":".join(method.lineage.values()))
     checkpoint, copy = root / key, Mirror(mirror) if mirror else None
-    normalization, grayscale = data_normalization(dataset)
+    normalization, grayscale = data_normalization(method.images_from)
     if grayscale and params.augment.jitter_strength > 0:
         log.warning(
             "%s is grayscale: colour jitter (pretrain.augment.jitter_strength=%s) changes only "
             "brightness and contrast there; set it to 0 or use brightness/contrast augmentations",
-            dataset,
+            method.images_from,
             params.augment.jitter_strength,
         )
     training = _training(ctx, method, normalization)

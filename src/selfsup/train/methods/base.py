@@ -73,7 +73,9 @@ class Method(ABC):
     * ``lineage``: content hashes of what it trains on, ``{"data": ..., ["pairs": ...]}`` (the
       model manifest's lineage and the checkpoint run key);
     * ``train_images``, ``steps_per_epoch`` (the lr schedule's unit) and ``metrics`` (extra
-      entries of the stage's metrics).
+      entries of the stage's metrics);
+    * ``images_from``: the dataset whose recorded statistics the encoder normalises with (the
+      images it trains on).
     """
 
     reads_pairs: ClassVar[bool] = False
@@ -82,6 +84,7 @@ class Method(ABC):
     def __init__(self, ctx: Context, data: Path, pairs: Path | None) -> None:
         self.ctx, self.params = ctx, ctx.params
         self.lineage: dict[str, str] = {}
+        self.images_from = Path(data)
         self.train_images = 0
         self.steps_per_epoch = 0
         self.metrics: dict[str, Any] = {}

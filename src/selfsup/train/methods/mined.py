@@ -101,6 +101,7 @@ class Triplet(Method):
     def __init__(self, ctx: Context, data: Path, pairs: Path | None) -> None:
         super().__init__(ctx, data, pairs)
         self.pairs = MinedPairs(ctx, pairs or data, data)
+        self.images_from = Path(pairs or data)  # triplet trains on the mined patches only
         self.lineage["data"] = read_dataset_manifest(data)["content_hash"]
         if self.pairs.hash is not None:
             self.lineage["pairs"] = self.pairs.hash
