@@ -520,6 +520,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
         "mine": {
             "synthetic_videos": 2,
+            # 3 s clips at 10 fps: the shortest that hold a track of mine.min_track_seconds (1 s)
+            "synthetic_fps": 10,
             "synthetic_frames": 30,
             "synthetic_size": [96, 128],
             "contact_pairs": 2,
