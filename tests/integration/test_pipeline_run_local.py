@@ -89,7 +89,7 @@ def test_run_local_matches_dvc_repro(clone: Path, tmp_path: Path) -> None:
 
 
 def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path) -> None:
-    from selfsup.config import RegistryParams, profile_params
+    from selfsup.config import GateParams, RegistryParams, profile_params
     from selfsup.pipeline.local import run_local
     from selfsup.registry.register import open_registry
     from selfsup.registry.registry import model_id
@@ -102,10 +102,13 @@ def test_run_local_retrain_then_forget_serves_a_deletion_request(tmp_path: Path)
     champion = open_registry(registry.uri).resolve("champion")
     assert decision["model"] == champion == model_id(manifest)
 
-    # forget: the champion unlearns two samples; with lenient margins the audit passes.
-    lenient = registry.model_copy(update={"max_forget_gap": 1.0, "max_attack_gap": 1.0})
+    # forget: the champion unlearns two samples; with lenient margins (params.yaml's gate) the
+    # audit passes.
+    lenient = profile_params("tiny").model_copy(
+        update={"gate": GateParams(max_forget_gap=1.0, max_attack_gap=1.0)}
+    )
     ids = ["train/3", "train/7"]
-    served = run_local(profile_params("tiny"), tmp_path / "local", "forget", lenient, ids)
+    served = run_local(lenient, tmp_path / "local", "forget", registry, ids)
     record = json.loads((served.task_dir("unlearn") / "request/request.json").read_text())
     assert record["ids"] == ids and record["model_before"]["encoder"] == manifest["content_hash"]
     forgot = served.metrics["register"]
