@@ -5,14 +5,11 @@ a model."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures.repo_copy import git_repo_copy
+from fixtures.repo_copy import git_repo_copy, run_in
 
 from selfsup.registry.register import open_registry
 
@@ -21,15 +18,7 @@ GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
 def _run(args: list[str], cwd: Path) -> str:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return run_in(cwd, args).stdout
 
 
 def _experiments(shown: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

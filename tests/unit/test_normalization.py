@@ -44,9 +44,9 @@ def test_the_encoder_normalises_with_the_recorded_statistics(tmp_path: Path) -> 
     torch.manual_seed(0)
     encoder = build_encoder(params, stats).eval()
     images = torch.rand(3, 3, 16, 16)
-    by_hand = (images - torch.tensor(stats.mean).view(1, 3, 1, 1)) / torch.tensor(
-        stats.std
-    ).view(1, 3, 1, 1)
+    by_hand = (images - torch.tensor(stats.mean).view(1, 3, 1, 1)) / torch.tensor(stats.std).view(
+        1, 3, 1, 1
+    )
     assert torch.allclose(encoder(images), encoder.backbone(by_hand))
     save_encoder(tmp_path / "m", encoder, params)
     loaded, manifest = load_encoder(tmp_path / "m")

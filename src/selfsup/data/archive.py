@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -87,6 +88,19 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
     return None
 
 
+def safe_members(tar: tarfile.TarFile, path: Path) -> Iterator[tarfile.TarInfo]:
+    """The members of ``tar`` (the archive at ``path``), each checked first: one that
+    :func:`member_problem` refuses ends the read with a DataError naming it."""
+    for member in tar:
+        problem = member_problem(member)
+        if problem is not None:
+            raise DataError(
+                f"refusing archive {path}: member {member.name!r} {problem}; an archive must "
+                "hold only plain files and directories under relative paths"
+            )
+        yield member
+
+
 def _parts(name: str) -> tuple[str, ...]:
     """Path components without empty and ``.`` parts (``./train/x`` == ``train/x``)."""
     return tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
@@ -127,14 +141,7 @@ def read_archive(
     total = 0
     try:
         with open_tar_stream(path) as tar:
-            for member in tar:
-                problem = member_problem(member)
-                if problem is not None:
-                    raise DataError(
-                        f"refusing archive {path}: member {member.name!r} {problem}; "
-                        "an archive must hold only plain files and directories under relative "
-                        "paths"
-                    )
+            for member in safe_members(tar, path):
                 if not member.isreg():
                     continue
                 parts = _parts(member.name)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # importing torchvision costs ~2 s of start-up; only this bac
 def simclr_transform(size: int, params: AugmentParams) -> v2.Compose:
     """The SimCLR augmentation for one uint8 [3,H,W] image → uint8 [3,size,size]."""
     from torchvision.transforms import v2
+
     s = params.jitter_strength
     steps: list[v2.Transform] = [
         v2.RandomResizedCrop(size, scale=(params.crop_scale_min, 1.0), antialias=True),

@@ -43,8 +43,8 @@ from selfsup.data.archive import (
     MAX_ARCHIVE_BYTES,
     MAX_MEMBER_BYTES,
     SPLITS,
-    member_problem,
     open_tar_stream,
+    safe_members,
 )
 from selfsup.data.download import CIFAR10_MD5, cache_dir
 from selfsup.errors import DataError
@@ -196,13 +196,7 @@ def _read_members(path: Path, max_member_bytes: int, max_total_bytes: int) -> di
     total = 0
     try:
         with open_tar_stream(path) as tar:
-            for member in tar:
-                problem = member_problem(member)
-                if problem is not None:
-                    raise DataError(
-                        f"refusing archive {path}: member {member.name!r} {problem}; an archive "
-                        "must hold only plain files and directories under relative paths"
-                    )
+            for member in safe_members(tar, path):
                 parts = _member_parts(member.name)
                 if not member.isreg() or len(parts) < 2 or parts[-2] != FOLDER:
                     continue
