@@ -48,7 +48,13 @@ from pathlib import Path
 import selfsup
 from selfsup.config import MineParams
 from selfsup.mining import stage
-videos, out, overrides, encoder, report = sys.argv[1:6]
+videos, out, overrides, encoder, report, proposer = sys.argv[1:7]
+if json.loads(proposer):  # CompensatedProposer options (bench/mine_speed.py's levers)
+    import functools
+    from selfsup.mining import extract
+    extract.CompensatedProposer = functools.partial(
+        extract.CompensatedProposer, **json.loads(proposer)
+    )
 params = MineParams(source="folder", **json.loads(overrides))
 began = time.perf_counter()
 metrics = stage.run(Path(videos), Path(encoder) if encoder else None, params=params, out=Path(out))
@@ -58,11 +64,18 @@ Path(report).write_text(json.dumps(metrics))
 """
 
 
-def _mine(src: Path, videos: Path, out: Path, overrides: dict[str, Any], encoder: str) -> Any:
+def _mine(
+    src: Path,
+    videos: Path,
+    out: Path,
+    overrides: dict[str, Any],
+    encoder: str,
+    proposer: dict[str, Any] | None = None,
+) -> Any:
     env = {**os.environ, "PYTHONPATH": str(src)}
     report = out.with_suffix(".json")
     cmd = [sys.executable, "-c", _ARM, str(videos), str(out), json.dumps(overrides), encoder]
-    cmd.append(str(report))
+    cmd += [str(report), json.dumps(proposer or {})]
     subprocess.run(cmd, env=env, check=True)
     metrics = json.loads(report.read_text())
     assert str(metrics["code"]).startswith(str(src)), metrics["code"]  # the arm's own code ran
@@ -183,6 +196,12 @@ def main() -> None:
         "--arms", default="today,new,new-cross-video,new-encoder", help="comma-separated"
     )
     parser.add_argument("--keep", type=Path, help="keep the mined sets here")
+    parser.add_argument(
+        "--proposer",
+        type=json.loads,
+        default={},
+        help="JSON CompensatedProposer options (new arms)",
+    )
     args = parser.parse_args()
     here = Path(__file__).resolve().parents[1] / "src"
     arms = args.arms.split(",")
@@ -221,14 +240,16 @@ def main() -> None:
                     _train_encoder(base, encoder_dir)
                 encoder = str(encoder_dir)
             out = scratch / f"syn-{arm}"
-            metrics = _mine(src, folder, out, overrides, encoder)
+            metrics = _mine(
+                src, folder, out, overrides, encoder, args.proposer if src == here else None
+            )
             report["synthetic"][arm] = _synthetic_report(out, metrics, camera.fps)
             print(arm, json.dumps(report["synthetic"][arm]), file=sys.stderr)
         if args.real:
             for arm in (a for a in arms if a in ("today", "new")):
                 src = plan[arm][0]
                 out = scratch / f"real-{arm}"
-                metrics = _mine(src, args.real, out, {}, "")
+                metrics = _mine(src, args.real, out, {}, "", args.proposer if src == here else None)
                 report["real"][arm] = _real_report(out, metrics, args.real)
                 print(arm, json.dumps(report["real"][arm]), file=sys.stderr)
     print(json.dumps(report, indent=2))

@@ -17,6 +17,7 @@ from selfsup.video.proposals import (
     MotionProposer,
     boxes_from_mask,
     estimate_homography,
+    median_u8,
 )
 from selfsup.video.track import NccTracker, Track
 
@@ -151,3 +152,28 @@ def test_compensated_proposer_finds_the_object_and_not_the_panned_background() -
     # Without compensation the whole panned background moves: MOG2 proposes no such box.
     plain = moving.boxes(static_mask).numpy()
     assert len(plain) == 0 or iou(plain, truth).max() < 0.5
+
+
+def test_homography_at_reduced_scale_matches_the_full_scale_one() -> None:
+    rng = np.random.default_rng(6)
+    image = cv2.resize(
+        rng.integers(0, 256, (72, 96), dtype=np.uint8), (384, 288), interpolation=cv2.INTER_CUBIC
+    )
+    truth = np.array([[1.01, 0.008, 4.0], [-0.006, 0.995, -3.0], [1e-5, -1e-5, 1.0]])
+    warped = cv2.warpPerspective(image, truth, (384, 288), flags=cv2.INTER_LINEAR)
+    full = estimate_homography(image, warped)
+    small = estimate_homography(image, warped, width=160)
+    assert full is not None and small is not None
+    grid = np.array([[[x, y]] for x in (40, 190, 340) for y in (30, 140, 250)], np.float64)
+    found = cv2.perspectiveTransform(grid, small)
+    assert np.abs(found - cv2.perspectiveTransform(grid, full)).max() < 1.0
+    assert np.abs(found - cv2.perspectiveTransform(grid, truth)).max() < 1.0
+    assert np.array_equal(estimate_homography(image, image, width=160), np.eye(3))
+
+
+def test_fast_median_equals_numpy_median() -> None:
+    rng = np.random.default_rng(7)
+    for n in (4, 5, 6):
+        frames = [rng.integers(0, 256, (30, 40), dtype=np.uint8) for _ in range(n)]
+        expected = np.median(np.stack(frames), axis=0).astype(np.uint8)
+        assert np.array_equal(median_u8(frames), expected)

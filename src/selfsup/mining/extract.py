@@ -23,6 +23,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -91,8 +92,13 @@ def node_gap_frames(native_fps: float, min_track_seconds: float) -> int:
     return max(1, math.ceil(min_track_seconds * native_fps - 1e-9))
 
 
-def mine_video(path: Path, params: MineParams) -> VideoResult:
-    """Track moving objects through ``path``; raises VideoError for an undecodable file."""
+def mine_video(
+    path: Path, params: MineParams, proposer_options: dict[str, Any] | None = None
+) -> VideoResult:
+    """Track moving objects through ``path``; raises VideoError for an undecodable file.
+
+    ``proposer_options`` override :class:`CompensatedProposer`'s keyword defaults (benchmarks).
+    """
     started = time.perf_counter()
     info = probe(path)
     scale = min(1.0, params.max_side / max(info.width, info.height))
@@ -105,6 +111,7 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
             params.max_proposals,
             every=max(1, round(0.16 * info.fps / stride)),  # a background sample every 0.16 s
             background_ncc=params.background_ncc,
+            **(proposer_options or {}),
         )
         if params.motion_compensation
         else None
@@ -130,7 +137,7 @@ def mine_video(path: Path, params: MineParams) -> VideoResult:
             and (index - params.warmup_frames) % params.keyframe_every == 0
         )
         if compensated is not None:
-            compensated.update(gray)
+            compensated.update(gray, needed=keyframe)
             keyframe = keyframe and compensated.ready
         else:
             mask = proposer.update(small)
