@@ -9,6 +9,8 @@ overlapping ones merged by ``torchvision.ops.nms`` (score: area, so the larger b
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import torch
@@ -289,6 +291,7 @@ class CompensatedProposer:
                     past, homography, (width, height), flags=cv2.INTER_LINEAR
                 )
             refined.append((past, small, homography))
+            inside: np.ndarray[Any, Any]
             if self.polygon_valid:
                 inside = np.zeros((height, width), np.uint8)
                 corners = np.array(
