@@ -36,14 +36,48 @@ FAST = PretrainParams(
 )
 
 
-def test_cpu_drops_bf16_and_compile_and_keeps_the_rest(caplog: pytest.LogCaptureFixture) -> None:
+def test_cpu_keeps_native_bf16_and_drops_compile(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     gpu = profile_params("gpu").pretrain
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(accel, "native_bf16", lambda device: True)
     with caplog.at_level(logging.INFO, logger="selfsup.accel"):
-        on_cpu = accel.resolve(gpu, torch.device("cpu"))
-    assert on_cpu == accel.Accel(bf16=False, channels_last=True, compile=False, device_views=True)
-    assert "bf16" in caplog.text and "compile" in caplog.text
+        on_cpu = accel.resolve(gpu, cpu)
+    assert on_cpu == accel.Accel(bf16=True, channels_last=True, compile=False, device_views=True)
+    assert "compile" in caplog.text and "bf16" not in caplog.text
     assert accel.resolve(gpu, torch.device("cuda")) == accel.Accel(True, True, True, True)
-    assert accel.resolve(PretrainParams(), torch.device("cuda")) == accel.EAGER
+    default = accel.resolve(PretrainParams(), torch.device("cuda"))
+    assert default == accel.Accel(bf16=True, channels_last=True)
+    fp32 = PretrainParams(precision="fp32", channels_last=False)
+    assert accel.resolve(fp32, torch.device("cuda")) == accel.EAGER
+
+
+def test_cpu_without_native_bf16_trains_in_fp32(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(accel, "native_bf16", lambda device: False)
+    with caplog.at_level(logging.INFO, logger="selfsup.accel"):
+        on_cpu = accel.resolve(PretrainParams(precision="bf16"), torch.device("cpu"))
+    assert on_cpu == accel.Accel(channels_last=True)
+    assert "no native bf16" in caplog.text
+
+
+def _cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    raise AssertionError("no flags line in /proc/cpuinfo")
+
+
+def test_native_bf16_matches_the_processor_flags() -> None:
+    """The oracle is the kernel's view of the CPU, not torch's: AVX-512 BF16 or AMX-BF16."""
+    if not Path("/proc/cpuinfo").exists():
+        pytest.fail("this test reads /proc/cpuinfo (Linux)")
+    flags = _cpu_flags()
+    expected = "avx512_bf16" in flags or "amx_bf16" in flags
+    assert accel.native_bf16(torch.device("cpu")) == expected
+    assert accel.native_bf16(torch.device("cuda"))
 
 
 def _net() -> SimclrNet:
@@ -93,8 +127,9 @@ def test_device_placement_needs_the_kornia_backend() -> None:
 def test_gpu_options_train_on_cpu_and_resume_identically(
     tiny_dataset: Path, tmp_path: Path
 ) -> None:
-    """bf16 + compile requested (dropped on CPU), channels-last, views made in the step from
-    uint8 batches: training runs, and a run killed after epoch 1 resumes to the same weights."""
+    """bf16 (kept where the CPU has it) + compile requested (dropped on CPU), channels-last,
+    views made in the step from uint8 batches: training runs, and a run killed after epoch 1
+    resumes to the same weights."""
     metrics = pretrain.run(tiny_dataset, params=FAST, out=tmp_path / "straight")
     assert all(torch.isfinite(torch.tensor(metrics["loss_per_epoch"])))
     assert metrics["train_images"] == 24 and metrics["world_size"] == 1
