@@ -44,16 +44,20 @@ run: check-archive venv
 	$(BIN)/selfsup summary reports/evaluate.json
 	@echo "full metrics: dvc metrics show; report: reports/evaluate/report.html"
 
-# Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway)
-# and the browser that screenshots the evaluation report (Chromium's headless shell):
-# Debian packages, installed only when a binary is missing (needs root or sudo).
-SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway chromium-headless-shell
+# Services the integration tests start (a throw-away Ceph RGW for S3, a Prometheus Pushgateway),
+# the browser that screenshots the evaluation report (Chromium's headless shell) and the second
+# labelled dataset (Fashion-MNIST, docs/datasets.md): Debian packages, installed only when a
+# binary (or, for an absolute path, a file) is missing (needs root or sudo).
+SYSTEM_BINARIES := radosgw ceph-mon ceph-osd ceph prometheus-pushgateway chromium-headless-shell \
+	/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SYSTEM_PACKAGES := radosgw ceph-mon ceph-osd ceph-common prometheus-pushgateway \
-	chromium-headless-shell
+	chromium-headless-shell dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # $(call install-missing,BINARIES,PACKAGES): apt-install PACKAGES when one of BINARIES is missing.
 define install-missing
-	@missing=""; for b in $(1); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in $(1); do \
+		case $$b in /*) [ -e $$b ] ;; *) command -v $$b >/dev/null ;; esac || missing="$$missing $$b"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing $(2) (missing:$$missing)"; \
 		$(SUDO) apt-get update -qq && \

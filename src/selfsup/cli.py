@@ -162,6 +162,32 @@ def data_import_cifar10(
     )
 
 
+@data_app.command("import-idx")
+def data_import_idx(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="directory of the four MNIST-format files (train-images-idx3-ubyte.gz …), e.g. "
+            "/usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist"
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="image folder to write (for data.folder)")],
+    classes: Annotated[
+        str,
+        typer.Option(help="class names by label: digits, fashion-mnist, or a comma-separated list"),
+    ] = "digits",
+) -> None:
+    """Convert an MNIST-format dataset (MNIST, Fashion-MNIST) into an image folder."""
+    from selfsup.data import idx
+
+    manifest = guard(lambda: idx.import_idx(source, out, classes))
+    counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
+    typer.echo(
+        f"imported {counts} images ({len(manifest['class_names'])} classes) into {out}; use it "
+        f"with data.source=folder data.folder={out}"
+    )
+
+
 @data_app.command("upload")
 def data_upload(
     source: Annotated[Path, typer.Argument(help="an archive file (.tar.gz) or an image folder")],

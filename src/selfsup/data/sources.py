@@ -64,7 +64,8 @@ from selfsup.store import MANIFEST_NAME, read_manifest, sha256_file
 logger = logging.getLogger(__name__)
 
 Decoder = Callable[[int], torch.Tensor | None]
-"""Maps a candidate's index to its ``[3,S,S]`` uint8 image, or None when it is unreadable."""
+"""Maps a candidate's index to its uint8 RGB ``[3,H,W]`` image at its stored size, or None when it
+is unreadable; :func:`assemble_split` resizes it (and counts the stored sizes)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,23 @@ class CorruptReport:
 
     count: int = 0
     example: str | None = None
+
+
+@dataclass
+class SourceSizes:
+    """The stored sizes of the images a split was built from, before they were resized to
+    ``S×S``: recorded in the manifest and logged, so an upsampled dataset (28×28 → 32×32) or a
+    squashed one is never silent."""
+
+    counts: dict[str, int] = field(default_factory=dict)  # "HxW" -> images
+
+    def add(self, image: torch.Tensor) -> None:
+        key = f"{image.shape[-2]}x{image.shape[-1]}"
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def resized(self, size: int) -> int:
+        """How many images were not already ``size×size``."""
+        return sum(n for key, n in self.counts.items() if key != f"{size}x{size}")
 
 
 @dataclass
@@ -87,6 +105,7 @@ class SourceData:
     archive_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
     ids: SampleIds | None = None  # each row's source id, where the source names its samples
     ids_info: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest
+    sizes: dict[str, SourceSizes] = field(default_factory=dict)  # stored sizes, per split
 
     @property
     def corrupt_skipped(self) -> int:
@@ -177,9 +196,10 @@ def check_pixels(data: bytes, max_pixels: int, name: str) -> None:
 
 
 def decode_image_bytes(
-    data: bytes, image_size: int, max_pixels: int | None = None, name: str = "image"
+    data: bytes, image_size: int | None, max_pixels: int | None = None, name: str = "image"
 ) -> torch.Tensor | None:
-    """Decode an encoded image to uint8 RGB ``[3,S,S]``, or None when it cannot be read.
+    """Decode an encoded image to uint8 RGB ``[3,S,S]`` (``S = image_size``; None: its stored
+    size), or None when it cannot be read.
 
     torchvision's decoder (libjpeg-turbo, ~30 µs for a CIFAR JPEG, twice as fast as PIL) goes
     first; PIL covers the formats torchvision lacks (BMP, TIFF ...) and gives a second opinion
@@ -207,7 +227,7 @@ def decode_image_bytes(
         image = F.to_dtype(image, torch.uint8, scale=True)
     if image.ndim != 3 or image.shape[0] != 3 or image.shape[1] == 0 or image.shape[2] == 0:
         return None
-    return resize_square(image, image_size)
+    return image if image_size is None else resize_square(image, image_size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,9 +248,10 @@ def assemble_split(
     per_class: int | None,
     seed: int,
     where: str,
-) -> tuple[Split, CorruptReport, list[int]]:
-    """Decode candidates ``0..len(labels)-1`` into a shuffled :class:`Split`; also returns the
-    candidate each row came from.
+    image_size: int,
+) -> tuple[Split, CorruptReport, list[int], SourceSizes]:
+    """Decode candidates ``0..len(labels)-1`` into a shuffled :class:`Split` of ``image_size``
+    squares; also returns the candidate each row came from and the images' stored sizes.
 
     With ``per_class`` every class (or, unlabeled, the whole split) contributes exactly that many
     images drawn in a seeded order; unreadable ones are replaced by the next candidate. Raises
@@ -255,6 +276,7 @@ def assemble_split(
     taken: list[int] = []
     picked: list[int] = []
     corrupt, example = 0, None
+    sizes = SourceSizes()
     total = len(labels) if per_class is None else per_class * len(groups)
     with Progress(total, f"data: decode {split}", unit="image") as progress:
         for label in sorted(groups):
@@ -270,7 +292,8 @@ def assemble_split(
                     corrupt += 1
                     example = example or names[index]
                     continue
-                images.append(image)
+                sizes.add(image)
+                images.append(resize_square(image, image_size))
                 taken.append(label)
                 picked.append(index)
                 got += 1
@@ -287,7 +310,8 @@ def assemble_split(
     stacked = torch.stack(images)[order_all]
     label_tensor = torch.tensor(taken, dtype=torch.int64)[order_all]
     rows = [picked[i] for i in order_all.tolist()]
-    return Split(images=stacked, labels=label_tensor), CorruptReport(corrupt, example), rows
+    split_data = Split(images=stacked, labels=label_tensor)
+    return split_data, CorruptReport(corrupt, example), rows, sizes
 
 
 def _check_corrupt(reports: dict[str, CorruptReport], on_corrupt: str, where: str) -> None:
@@ -321,9 +345,10 @@ def _build(
     splits: dict[str, Split] = {}
     reports: dict[str, CorruptReport] = {}
     rows: dict[str, list[int]] = {}
+    sizes: dict[str, SourceSizes] = {}
     for split, (labels, names, decode) in candidates.items():
         per_class = params.train_per_class if split == "train" else params.test_per_class
-        splits[split], reports[split], rows[split] = assemble_split(
+        splits[split], reports[split], rows[split], sizes[split] = assemble_split(
             labels,
             names,
             decode,
@@ -332,6 +357,7 @@ def _build(
             per_class=per_class,
             seed=params.seed,
             where=origin,
+            image_size=params.image_size,
         )
     _check_corrupt(reports, params.on_corrupt, origin)
     ids = None
@@ -344,7 +370,15 @@ def _build(
             prefix=prefix,
         )
     return SourceData(
-        splits, class_names, origin, reports, archive, archive_info or {}, ids, ids_info or {}
+        splits,
+        class_names,
+        origin,
+        reports,
+        archive,
+        archive_info or {},
+        ids,
+        ids_info or {},
+        sizes,
     )
 
 
@@ -390,7 +424,7 @@ def _load_cifar10_python(path: Path, params: DataParams, origin: str) -> SourceD
         images = torch.from_numpy(part.images)
 
         def decode(i: int, images: torch.Tensor = images) -> torch.Tensor | None:
-            return resize_square(images[i], params.image_size)
+            return images[i]
 
         candidates[split] = (part.labels.tolist(), part.names, decode)
     return _build(
@@ -420,9 +454,7 @@ def load_cifar10_archive(params: DataParams) -> SourceData:
 
         def decode(i: int, members: list[ArchiveImage] = members) -> torch.Tensor | None:
             member = members[i]
-            return decode_image_bytes(
-                member.data, params.image_size, params.max_image_pixels, member.name
-            )
+            return decode_image_bytes(member.data, None, params.max_image_pixels, member.name)
 
         candidates[split] = (
             [index[m.class_name] for m in members],
@@ -505,10 +537,11 @@ def _split_by_fraction(
     return [i for i in range(len(labels)) if i not in chosen], sorted(test)
 
 
-def read_image_file(path: Path, params: DataParams) -> torch.Tensor | None:
-    """One image file as uint8 ``[3,S,S]`` (``S = params.image_size``), or None when it cannot
-    be read; a file over ``data.max_image_bytes`` or an image over ``data.max_image_pixels`` is
-    a DataError. The folder source and ``selfsup embed`` read images through this."""
+def read_image_file(path: Path, params: DataParams, resize: bool = True) -> torch.Tensor | None:
+    """One image file as uint8 ``[3,S,S]`` (``S = params.image_size``; ``resize`` False: its
+    stored size), or None when it cannot be read; a file over ``data.max_image_bytes`` or an
+    image over ``data.max_image_pixels`` is a DataError. The folder source and ``selfsup embed``
+    read images through this."""
     try:
         size = path.stat().st_size
         if size > params.max_image_bytes:
@@ -519,7 +552,8 @@ def read_image_file(path: Path, params: DataParams) -> torch.Tensor | None:
         data = path.read_bytes()
     except OSError:
         return None
-    return decode_image_bytes(data, params.image_size, params.max_image_pixels, str(path))
+    side = params.image_size if resize else None
+    return decode_image_bytes(data, side, params.max_image_pixels, str(path))
 
 
 def load_folder(params: DataParams) -> SourceData:
@@ -569,7 +603,7 @@ def load_folder(params: DataParams) -> SourceData:
     for split, (paths, owners) in per_split.items():
 
         def decode(i: int, paths: list[Path] = paths) -> torch.Tensor | None:
-            return read_image_file(paths[i], params)
+            return read_image_file(paths[i], params, resize=False)
 
         labels = [index.get(o, UNLABELED) for o in owners]
         candidates[split] = (labels, [str(p) for p in paths], decode)

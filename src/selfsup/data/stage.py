@@ -19,9 +19,10 @@ from selfsup.store import atomic_directory, sha256_file
 logger = logging.getLogger(__name__)
 
 
-def manifest_fields(data: SourceData) -> dict[str, Any]:
-    """Source-specific manifest entries: the archive's identity, the unreadable images and where
-    the sample ids (``ids.json``) come from (null: rows are named by index only)."""
+def manifest_fields(data: SourceData, image_size: int) -> dict[str, Any]:
+    """Source-specific manifest entries: the archive's identity, the unreadable images, the
+    images' stored sizes and how many were resized, and where the sample ids (``ids.json``) come
+    from (null: rows are named by index only)."""
     archive = (
         {"path": str(data.archive), "sha256": sha256_file(data.archive), **data.archive_info}
         if data.archive is not None
@@ -38,7 +39,35 @@ def manifest_fields(data: SourceData) -> dict[str, Any]:
         "archive": archive,
         "corrupt_images": corrupt,
         "sample_ids": sample_ids,
+        "stored_sizes": {
+            split: {
+                "sizes": sizes.counts,
+                "resized_to": [image_size, image_size],
+                "resized": sizes.resized(image_size),
+            }
+            for split, sizes in data.sizes.items()
+        },
     }
+
+
+def _log_conversions(manifest: dict[str, Any], image_size: int) -> None:
+    """Say what the data stage changed about the pixels, so no conversion is silent."""
+    for split, stored in manifest.get("stored_sizes", {}).items():
+        if stored["resized"]:
+            sizes = ", ".join(f"{k} ({n})" for k, n in sorted(stored["sizes"].items()))
+            logger.info(
+                "%s: %d images resized to %dx%d from stored sizes %s",
+                split,
+                stored["resized"],
+                image_size,
+                image_size,
+                sizes,
+            )
+    if manifest.get("grayscale"):
+        logger.info(
+            "the images are grayscale, stored as 3 equal channels (manifest: grayscale true); "
+            "colour jitter changes only brightness and contrast there, random grayscale nothing"
+        )
 
 
 def run(*, params: DataParams, out: Path) -> dict[str, Any]:
@@ -48,9 +77,9 @@ def run(*, params: DataParams, out: Path) -> dict[str, Any]:
     """
     start = time.perf_counter()
     data = load_source(params)
-    fields = manifest_fields(data)
+    fields = manifest_fields(data, params.image_size)
     with atomic_directory(Path(out), DATASET_KIND) as tmp:
-        write_dataset(
+        manifest = write_dataset(
             tmp,
             data.splits,
             source=params.source,
@@ -60,6 +89,7 @@ def run(*, params: DataParams, out: Path) -> dict[str, Any]:
             ids=data.ids,
             **fields,
         )
+    _log_conversions(manifest, params.image_size)
     seconds = time.perf_counter() - start
     images = {split: len(s) for split, s in data.splits.items()}
     total = sum(images.values())
