@@ -146,13 +146,13 @@ class PretrainParams(_Strict):
     lr: float = Field(2e-3, gt=0.0, description="base learning rate for batch size 256")
     weight_decay: float = Field(1e-4, ge=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    epochs: int = Field(5, ge=1)
+    epochs: int = Field(8, ge=1)
     warmup_epochs: float = Field(0.25, ge=0.0)
     batch_size: int = Field(
         256, ge=2, description="global batch: split evenly across the ranks of a torchrun job"
     )
     max_images: int | None = Field(
-        25_600, ge=2, description="seeded subset of the train split (triplet: of the pairs)"
+        None, ge=2, description="seeded subset of the train split (triplet: of pairs); null: all"
     )
     num_workers: int = Field(
         0,
