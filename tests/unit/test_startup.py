@@ -12,7 +12,8 @@ import pytest
 @pytest.mark.parametrize(
     "module",
     ["selfsup.train.stage", "selfsup.evaluate.stage", "selfsup.unlearn.stage",
-     "selfsup.distill.stage", "selfsup.compress.stage", "selfsup.cli"],
+     "selfsup.distill.stage", "selfsup.compress.stage", "selfsup.mining.stage",
+     "selfsup.data.stage", "selfsup.cli"],
 )  # fmt: skip
 def test_a_stage_module_does_not_import_torchvision(module: str) -> None:
     script = f"import sys, {module}; print('torchvision' in sys.modules)"

@@ -11,15 +11,21 @@ then costs a few kernels instead of the CPU workers' time.
 
 from __future__ import annotations
 
-import kornia.augmentation as K
+from typing import TYPE_CHECKING
+
 import torch
 from torch.utils.data import Dataset
 
 from selfsup.config import AugmentParams
 
+if TYPE_CHECKING:
+    import kornia.augmentation as K
+
 
 def kornia_simclr(size: int, params: AugmentParams) -> K.AugmentationSequential:
     """The SimCLR recipe of :func:`selfsup.data.augment.simclr_transform`, batched."""
+    import kornia.augmentation as K  # on first use: a stage checks its inputs before this import
+
     s = params.jitter_strength
     steps: list[K.AugmentationBase2D] = [
         K.RandomResizedCrop((size, size), scale=(params.crop_scale_min, 1.0)),

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou
 
 from selfsup.mining.graph import Graph
 
@@ -26,6 +25,8 @@ MATCH_IOU = 0.5
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix of boxes ``[N,4]`` × ``[M,4]`` (x1,y1,x2,y2)."""
+    from torchvision.ops import box_iou  # on first use: torchvision takes ~1 s to import
+
     out: np.ndarray = box_iou(
         torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32)
     ).numpy()

@@ -14,7 +14,6 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torchvision.ops import nms
 
 
 class MotionProposer:
@@ -68,6 +67,8 @@ def boxes_from_mask(
         return torch.zeros((0, 4), dtype=torch.float32)
     boxes = torch.tensor(rows, dtype=torch.float32)
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    from torchvision.ops import nms  # on first use: torchvision takes ~1 s to import
+
     keep = nms(boxes, areas, nms_iou)[:max_proposals]
     return boxes[keep]
 
