@@ -347,8 +347,11 @@ def lightly_model(
     return encoder, nn.Sequential(encoder, projector)
 
 
-def run_lightly(data: Path, params: Params, concat: bool = False) -> Arm:
-    """lightly's SimCLR example loop at selfsup's settings."""
+def run_lightly(
+    data: Path, params: Params, concat: bool = False, workers: int | None = None
+) -> Arm:
+    """lightly's SimCLR example loop at selfsup's settings (``workers``: its DataLoader workers,
+    None: ``pretrain.num_workers``, as selfsup's)."""
     p = params.pretrain
     arm, clock = Arm("lightly"), Clock()
     device = resolve_device(p.device)
@@ -365,7 +368,7 @@ def run_lightly(data: Path, params: Params, concat: bool = False) -> Arm:
         batch_size=p.batch_size,
         shuffle=True,
         drop_last=True,
-        num_workers=p.num_workers,
+        num_workers=p.num_workers if workers is None else workers,
         generator=torch.Generator().manual_seed(p.seed),
         pin_memory=device.type == "cuda",
     )
@@ -475,6 +478,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default="separate",
         help="lightly's forward: each view on its own (its example) or both in one batch",
     )
+    parser.add_argument(
+        "--lightly-workers",
+        type=int,
+        default=None,
+        help="lightly's DataLoader workers (default: pretrain.num_workers, as selfsup's); its PIL "
+        "views are made per image, so it may be faster with a worker than without",
+    )
     parser.add_argument("--jsonl", type=Path, help="append the record as one JSON line here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -489,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             if name == "selfsup":
                 arms[name] = run_selfsup(data, params, Path(tmp))
             else:
-                arms[name] = run_lightly(data, params, concat=args.lightly_step == "concat")
+                concat = args.lightly_step == "concat"
+                arms[name] = run_lightly(data, params, concat, args.lightly_workers)
 
     log.info("kNN of every epoch's encoder (off the clocks)")
     started = time.perf_counter()
@@ -519,6 +530,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "sets": args.sets,
         "order": order,
         "lightly_step": args.lightly_step,
+        "lightly_workers": params.pretrain.num_workers
+        if args.lightly_workers is None
+        else args.lightly_workers,
         "data": str(data),
         "data_hash": read_dataset_manifest(data, verify=False)["content_hash"],
         "train_images": len(training_split(data, params.pretrain)),

@@ -82,6 +82,15 @@ def test_pretraining_on_grayscale_data_warns_about_colour_jitter(
     )  # fmt: skip
     with caplog.at_level(logging.WARNING):
         stage.run(tmp_path / "gray", params=params, out=tmp_path / "model")
-    assert "grayscale" in caplog.text and "jitter_strength" in caplog.text
+    assert "is grayscale" in caplog.text and "saturation and hue" in caplog.text
+    caplog.clear()
+    # with neither jitter nor random grayscale there is nothing to warn about
+    quiet = params.model_copy(
+        update={"augment": params.augment.model_copy(update={"jitter_strength": 0.0,
+                                                             "grayscale_p": 0.0})}
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        stage.run(tmp_path / "gray", params=quiet, out=tmp_path / "model2")
+    assert "is grayscale" not in caplog.text
     model_stats = load_encoder(tmp_path / "model")[1]["normalization"]
     assert model_stats == data_normalization(tmp_path / "gray")[0].as_dict()

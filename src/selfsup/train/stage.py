@@ -182,12 +182,13 @@ def _run(
     key = run_key(params, ":".join(method.lineage.values()))
     checkpoint, copy = root / key, Mirror(mirror) if mirror else None
     normalization, grayscale = data_normalization(method.images_from)
-    if grayscale and params.augment.jitter_strength > 0:
+    if grayscale and (params.augment.jitter_strength > 0 or params.augment.grayscale_p > 0):
         log.warning(
-            "%s is grayscale: colour jitter (pretrain.augment.jitter_strength=%s) changes only "
-            "brightness and contrast there; set it to 0 or use brightness/contrast augmentations",
+            "%s is grayscale: colour jitter's saturation and hue and random grayscale "
+            "(pretrain.augment.grayscale_p=%s) do nothing there; jitter's brightness and "
+            "contrast still apply, and keep the two views from matching by intensity alone",
             method.images_from,
-            params.augment.jitter_strength,
+            params.augment.grayscale_p,
         )
     training = _training(ctx, method, normalization)
     start_epoch = 0
