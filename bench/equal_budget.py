@@ -46,10 +46,11 @@ A dataset to run on (real CIFAR-10, about 25 s): the ``data`` stage of dvc.yaml,
     SELFSUP_CIFAR10_ARCHIVE=/work/shared/data/cifar10-jpg.tar.gz \\
         selfsup data prepare --params params.yaml --out /tmp/cifar10
 
-then the default profile's measurement (about 2 × 6–8 minutes of training plus 11 + 11 kNN
-passes on a 2-core machine)::
+then the default profile's measurement (19 minutes on a 2-core machine: 4 and 11 minutes of
+training, 17 kNN passes of about 14 s; BENCHMARKS.md)::
 
-    python bench/equal_budget.py --data /tmp/cifar10 --jsonl bench/equal_budget.jsonl
+    python bench/equal_budget.py --data /tmp/cifar10 --lightly-workers 1 \\
+        --jsonl bench/equal_budget.jsonl
 
 Options: ``--profile default|gpu|tiny``, ``--set pretrain.KEY=VALUE`` (repeatable; any dotted key,
 validated like params.yaml), ``--seed N`` (``pretrain.seed``), ``--order

@@ -66,24 +66,17 @@ def timed(args: list[str], cwd: Path, expect: int) -> float:
     return seconds
 
 
+def write_tiny_params(directory: Path) -> None:
+    command = [BIN / "selfsup", "params", "write", "--profile", "tiny", "--force", "--out"]
+    subprocess.run([*command, directory / "params.yaml"], check=True, capture_output=True)
+
+
 def startup(rounds: int) -> dict[str, float]:
     """Median seconds per stage command and per reference, over interleaved rounds."""
     times: dict[str, list[float]] = {name: [] for name in [*REFERENCES, *_COMMANDS]}
     with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
         cwd = Path(tmp)
-        subprocess.run(
-            [
-                BIN / "selfsup",
-                "params",
-                "write",
-                "--profile",
-                "tiny",
-                "--out",
-                str(cwd / "params.yaml"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        write_tiny_params(cwd)
         for _ in range(rounds):
             for name, args in REFERENCES.items():
                 times[name].append(timed([sys.executable, *args], cwd, 0))
@@ -97,21 +90,7 @@ def tiny_chain() -> float:
     """Seconds of ``dvc repro`` (every stage, tiny profile) in a fresh working-tree copy."""
     with tempfile.TemporaryDirectory(prefix="tiny-chain-") as tmp:
         repo = git_repo_copy(Path(tmp) / "repo")
-        subprocess.run(
-            [
-                BIN / "selfsup",
-                "params",
-                "write",
-                "--profile",
-                "tiny",
-                "--out",
-                "params.yaml",
-                "--force",
-            ],
-            cwd=repo,
-            check=True,
-            capture_output=True,
-        )
+        write_tiny_params(repo)
         return timed([str(BIN / "dvc"), "repro"], repo, 0)
 
 
