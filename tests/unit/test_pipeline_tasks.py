@@ -35,13 +35,19 @@ def test_section_arguments_keep_a_null_that_overrides_a_default() -> None:
     from selfsup.config import profile_params
     from selfsup.pipeline.dags import section_arguments
 
-    gpu = section_arguments(profile_params("gpu"))
-    assert "max_images" not in gpu["pretrain"]  # KFP structs cannot hold null ...
-    assert gpu["pretrain"][tasks.NULLS_KEY] == ["max_images"]  # ... so it is listed instead
-    assert "archive" not in gpu["data"] and tasks.NULLS_KEY not in gpu["data"]  # default null
-    assert tasks.section_params("pretrain", gpu["pretrain"]).max_images is None
-    for section, values in gpu.items():  # and every section round-trips to the same params
-        assert tasks.section_params(section, values) == getattr(profile_params("gpu"), section)
+    gpu = profile_params("gpu")  # distill.real_images defaults to 5,000; null: every image
+    params = gpu.model_copy(
+        update={"distill": gpu.distill.model_copy(update={"real_images": None})}
+    )
+    arguments = section_arguments(params)
+    assert "real_images" not in arguments["distill"]  # KFP structs cannot hold null ...
+    assert arguments["distill"][tasks.NULLS_KEY] == ["real_images"]  # ... so it is listed instead
+    assert tasks.section_params("distill", arguments["distill"]).real_images is None
+    for section in ("data", "pretrain"):  # a null that is the default is simply left out
+        assert tasks.NULLS_KEY not in arguments[section]
+    assert "archive" not in arguments["data"] and "max_images" not in arguments["pretrain"]
+    for section, values in arguments.items():  # and every section round-trips to the same params
+        assert tasks.section_params(section, values) == getattr(params, section)
 
 
 def test_arguments_of_every_profile_are_valid_kfp_struct_values() -> None:
