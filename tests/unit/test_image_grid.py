@@ -92,28 +92,35 @@ def test_the_distilled_preview_is_64_upscaled_images_8_a_row() -> None:
     assert preview(images[:3]).width < sheet.width  # fewer than 8: no empty columns
 
 
-def test_the_contact_sheet_shows_each_pair_upscaled_with_its_type(tmp_path: Path) -> None:
-    patches = np.stack(_tiles(6, 32, seed=1))
+def test_the_contact_sheet_shows_each_pair_upscaled_in_rows_by_type(tmp_path: Path) -> None:
+    # 5 intra pairs (a full row of 4 and a row of 1), 1 inter pair, 1 transitive pair.
+    patches = np.stack(_tiles(14, 32, seed=1))
+    pairs = np.arange(14, dtype=np.int64).reshape(7, 2)
     graph = Graph(
-        videos=["v"] * 6,
-        frames=np.zeros(6, np.int64),
-        boxes=np.zeros((6, 4), np.int64),
-        tracks=np.zeros(6, np.int64),
-        gt_instance=np.zeros(6, np.int64),
-        gt_class=np.zeros(6, np.int64),
-        edges=np.array([[0, 1], [2, 3], [4, 5]], np.int64),
-        edge_types=["intra", "inter", "transitive"],
+        videos=["v"] * 14,
+        frames=np.zeros(14, np.int64),
+        boxes=np.zeros((14, 4), np.int64),
+        tracks=np.zeros(14, np.int64),
+        gt_instance=np.zeros(14, np.int64),
+        gt_class=np.zeros(14, np.int64),
+        edges=pairs,
+        edge_types=["intra"] * 5 + ["inter", "transitive"],
     )
     path = tmp_path / "contact_sheet.png"
-    assert contact_sheet(graph, patches, path, per_type=8, seed=0) == 3
+    assert contact_sheet(graph, patches, path, per_type=8, seed=0) == 7
     with Image.open(path) as sheet:
         sheet.load()
-    assert sheet.height >= 3 * 96 and sheet.width >= 2 * 96
+    assert sheet.width >= 8 * 96 and sheet.height >= 4 * 96  # 4 pairs a row, 4 rows
     pixels = np.asarray(sheet.convert("RGB"))
-    places = [_find(pixels, patches[node], 3) for node in range(6)]
+    places = [_find(pixels, patches[node], 3) for node in range(14)]
     assert None not in places, "every patch is on the sheet at 3x"
-    # A pair shares a row; the edge type is written left of it.
-    for a, b in ((0, 1), (2, 3), (4, 5)):
+    for a, b in pairs.tolist():  # a pair's patches sit side by side in one row, A first
         assert places[a][0] == places[b][0] and places[a][1] < places[b][1]
-        y, x = places[a]
+    rows = sorted({y for y, _ in places})
+    assert len(rows) == 4, "intra fills two rows; inter and transitive each start their own"
+    intra_rows = {places[n][0] for n in range(10)}
+    assert intra_rows == set(rows[:2])
+    assert places[10][0] == rows[2] and places[12][0] == rows[3]
+    for y in rows:  # each row is labelled with its edge type, left of the first patch
+        x = min(x for yy, x in places if yy == y)
         assert _dark(sheet.crop((0, y, x, y + 96))) > 10
