@@ -13,6 +13,7 @@ here (the only reason this script touches ``accel``), to measure what the CPU wo
 
     python bench/cpu_levers.py --data artifacts/data [--images 7680] [--epochs 2] [--rounds 3]
         [--arm NAME=key=value,key=value ...] [--only fp32,bf16] [--jsonl out.jsonl]
+        [--whole-run]    # images/s over all epochs, for schedules (progressive resizing)
 
 ``--accuracy`` checks that a recipe learns the same: each arm trains at the *profile's* full
 budget (or ``--images``/``--epochs`` when given) for every ``--seeds`` seed, and is scored by
@@ -88,7 +89,9 @@ _RESOLVE = accel.resolve
 
 
 def measure(data: Path, params: PretrainParams) -> dict[str, float]:
-    """Train one arm from scratch; its last epoch's images/s and first epoch's seconds."""
+    """Train one arm from scratch; its last epoch's images/s, its whole run's (every epoch's
+    images over the epochs' seconds: what a schedule such as progressive resizing changes) and
+    its first epoch's seconds."""
     real = pretrain.gpu.resolve
     pretrain.gpu.resolve = _compile_kept  # type: ignore[assignment]
     try:
@@ -96,8 +99,11 @@ def measure(data: Path, params: PretrainParams) -> dict[str, float]:
             metrics = pretrain.run(data, params=params, out=Path(tmp) / "encoder")
     finally:
         pretrain.gpu.resolve = real  # type: ignore[assignment]
+    seconds = [float(t) for t in metrics["epoch_seconds"]]
+    images = sum(r * t for r, t in zip(metrics["images_per_second"], seconds, strict=True))
     return {
         "images_per_second": float(metrics["images_per_second"][-1]),
+        "run_images_per_second": images / sum(seconds),
         "first_epoch_seconds": float(metrics["epoch_seconds"][0]),
         "final_loss": float(metrics["final_loss"]),
     }
@@ -158,6 +164,11 @@ def main() -> None:
     parser.add_argument("--arm", action="append", default=[], help="NAME=key=value,...")
     parser.add_argument("--only", default="", help="comma-separated arm names to run")
     parser.add_argument("--jsonl", type=Path)
+    parser.add_argument(
+        "--whole-run",
+        action="store_true",
+        help="speed: images/s over every epoch (schedules), not the last epoch's",
+    )
     args = parser.parse_args()
 
     arms = dict(ARMS) | dict(_parse_arm(a) for a in args.arm)
@@ -174,6 +185,7 @@ def main() -> None:
         return
     images, epochs = args.images or 7680, args.epochs or 2
     params = {name: arm_params(sets, images, epochs) for name, sets in arms.items()}
+    speed_key = "run_images_per_second" if args.whole_run else "images_per_second"
 
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in arms}
     ratios: dict[str, list[float]] = {name: [] for name in arms}
@@ -183,18 +195,18 @@ def main() -> None:
             runs[name].append(measure(args.data, params[name]))
             result = runs[name][-1]
             print(
-                f"round {round_ + 1} {name:28s} {result['images_per_second']:8.1f} img/s "
+                f"round {round_ + 1} {name:28s} {result[speed_key]:8.1f} img/s "
                 f"first epoch {result['first_epoch_seconds']:6.1f} s",
                 flush=True,
             )
-        base = runs[BASELINE][-1]["images_per_second"]
+        base = runs[BASELINE][-1][speed_key]
         for name in arms:
-            ratios[name].append(runs[name][-1]["images_per_second"] / base)
+            ratios[name].append(runs[name][-1][speed_key] / base)
 
     print(f"\n{'arm':28s} {'median img/s':>12s} {'x ' + BASELINE:>10s}  per-round ratios")
     report = []
     for name in arms:
-        speed = statistics.median(r["images_per_second"] for r in runs[name])
+        speed = statistics.median(r[speed_key] for r in runs[name])
         ratio = statistics.median(ratios[name])
         rounds = " ".join(f"{r:.2f}" for r in ratios[name])
         print(f"{name:28s} {speed:12.1f} {ratio:10.2f}  {rounds}")
@@ -210,7 +222,7 @@ def main() -> None:
         )
     if args.jsonl:
         with args.jsonl.open("a") as f:
-            record = {"bench": "cpu_levers", "images": images, "epochs": epochs}
+            record = {"bench": "cpu_levers", "images": images, "epochs": epochs, "speed": speed_key}
             f.write(json.dumps(record | {"arms": report}) + "\n")
 
 

@@ -116,6 +116,28 @@ class AugmentParams(_Strict):
         return self
 
 
+class ProgressiveResize(_Strict):
+    """Smaller views in the early epochs (progressive resizing, as in FFCV's resolution ramp).
+
+    A view of ``s`` px costs about ``(s / full)²`` of a full one in the encoder, so early epochs
+    run faster; the epochs from ``ramp_end`` on train at the images' full size, the resolution
+    evaluation embeds at. Between ``ramp_start`` and ``ramp_end`` the size grows linearly.
+    """
+
+    min_size: int = Field(ge=8, description="view size (px) up to and including ramp_start")
+    ramp_start: int = Field(ge=0, description="last epoch (0-based) at min_size")
+    ramp_end: int = Field(ge=1, description="first epoch at the images' full size")
+    multiple: int = Field(4, ge=1, description="sizes on the ramp round down to a multiple of this")
+
+    @model_validator(mode="after")
+    def _ramp_ordered(self) -> ProgressiveResize:
+        if self.ramp_end <= self.ramp_start:
+            raise ValueError(
+                f"ramp_end={self.ramp_end} must come after ramp_start={self.ramp_start}"
+            )
+        return self
+
+
 class PretrainParams(_Strict):
     """``selfsup pretrain``."""
 
@@ -162,6 +184,9 @@ class PretrainParams(_Strict):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda if present")
     augment: AugmentParams = AugmentParams()
+    progressive_resize: ProgressiveResize | None = Field(
+        None, description="smaller views in early epochs (methods on views); null: full size"
+    )
     precision: Literal["fp32", "bf16"] = Field(
         "bf16",
         description="bf16: autocast forward (loss in fp32) on CUDA and on CPUs with native bf16"
@@ -198,6 +223,12 @@ class PretrainParams(_Strict):
             raise ValueError(
                 f"gsimclr_clusters={self.gsimclr_clusters} is below batch_size={self.batch_size}:"
                 " a batch of distinct pseudo-labels needs at least batch_size clusters"
+            )
+        ramp = self.progressive_resize
+        if ramp is not None and ramp.ramp_end >= self.epochs:
+            raise ValueError(
+                f"progressive_resize.ramp_end={ramp.ramp_end} leaves no epoch of the {self.epochs}"
+                " at full size: the last epochs must train at the resolution evaluation uses"
             )
         topk = self.method in ("groco", "groco+mined", "simclr-topk")
         if topk and self.groco_k > 2 * self.batch_size - 2:
@@ -587,8 +618,9 @@ def read_config_text(path: Path, what: str) -> str:
 
 def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """``raw`` with each ``section.key=value`` (dotted to any depth; the value read as YAML, so
-    ``2`` is an int and ``null`` is None) set in a copy. A malformed override is a ConfigError;
-    an unknown key is caught by the validation that follows, naming it."""
+    ``2`` is an int and ``null`` is None) set in a copy; a key under a null section (an optional
+    one left off, e.g. ``pretrain.progressive_resize``) starts it. A malformed override is a
+    ConfigError; an unknown key is caught by the validation that follows, naming it."""
     out = copy.deepcopy(raw)
     for item in overrides:
         dotted, sep, text = item.partition("=")
@@ -603,7 +635,9 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {exc}") from None
         node = out
         for part in parts[:-1]:
-            child = node.setdefault(part, {})
+            if node.get(part) is None:
+                node[part] = {}
+            child = node[part]
             if not isinstance(child, dict):
                 raise ConfigError(f"--set {item!r}: {part} is not a section")
             node = child

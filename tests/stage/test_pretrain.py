@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import kill_after_first_epoch
 
-from selfsup.config import AugmentParams, PretrainParams
+from selfsup.config import AugmentParams, PretrainParams, ProgressiveResize
 from selfsup.errors import ConfigError
 from selfsup.models.artifact import load_encoder
 from selfsup.store import read_manifest
@@ -46,17 +46,30 @@ def test_writes_model_metrics_and_manifest(tiny_dataset: Path, tmp_path: Path) -
     ] == "epoch,loss,images_per_second"
 
 
+SMALL_FIRST = ProgressiveResize(min_size=16, ramp_start=0, ramp_end=2)  # 16, 24, then 32 px
+
+
 @pytest.mark.parametrize(
-    ("workers", "backend"), [(0, "torchvision"), (1, "torchvision"), (1, "kornia")]
+    ("workers", "backend", "ramp"),
+    [
+        (0, "torchvision", None),
+        (1, "torchvision", None),
+        (1, "kornia", None),
+        (0, "kornia", SMALL_FIRST),
+        (0, "kornia-device", SMALL_FIRST),
+    ],
 )
 def test_killed_run_resumes_to_identical_weights(
     tiny_dataset: Path,
     tmp_path: Path,
     workers: int,
     backend: str,
+    ramp: ProgressiveResize | None,
 ) -> None:
-    augment = AugmentParams(backend=backend)  # type: ignore[arg-type]
-    params = PARAMS.model_copy(update={"num_workers": workers, "augment": augment})
+    placement = "device" if backend.endswith("-device") else "loader"
+    augment = AugmentParams(backend=backend.removesuffix("-device"), placement=placement)  # type: ignore[arg-type]
+    update = {"num_workers": workers, "augment": augment, "progressive_resize": ramp}
+    params = PARAMS.model_copy(update=update)
     pretrain.run(tiny_dataset, params=params, out=tmp_path / "straight")
 
     kill_after_first_epoch(
@@ -99,3 +112,12 @@ def test_training_lowers_the_loss(tiny_dataset: Path, tmp_path: Path) -> None:
     metrics = pretrain.run(tiny_dataset, params=params, out=tmp_path / "m")
     losses = metrics["loss_per_epoch"]
     assert sum(losses[-2:]) < sum(losses[:2]), losses
+
+
+def test_progressive_resize_on_a_method_without_views_is_a_clear_error(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    params = PARAMS.model_copy(update={"method": "distilled", "progressive_resize": SMALL_FIRST})
+    with pytest.raises(ConfigError, match="progressive_resize"):
+        pretrain.run(tiny_dataset, params=params, out=tmp_path / "m")
+    assert not (tmp_path / "m").exists()

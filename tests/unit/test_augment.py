@@ -1,10 +1,12 @@
 """SimCLR views: per-sample random parameters, uint8 in and out, right sizes."""
 
+import pytest
 import torch
 
-from selfsup.config import AugmentParams
+from selfsup.config import AugmentParams, PretrainParams, ProgressiveResize
 from selfsup.data.augment import TwoViews, simclr_transform
 from selfsup.data.augment_batched import BatchTwoViews
+from selfsup.train.loaders import view_loader
 
 
 def _gradient_images(n: int) -> torch.Tensor:
@@ -63,3 +65,18 @@ def test_batched_backend_without_randomness_is_the_identity() -> None:
     images = list(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8))
     first, _ = collate(images)
     torch.testing.assert_close(first, torch.stack(images).float() / 255, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["torchvision", "kornia"])
+def test_loader_views_take_the_epochs_progressive_size(backend: str) -> None:
+    ramp = ProgressiveResize(min_size=16, ramp_start=0, ramp_end=2, multiple=4)
+    augment = AugmentParams(backend=backend)  # type: ignore[arg-type]
+    params = PretrainParams(epochs=3, batch_size=4, progressive_resize=ramp, augment=augment)
+    sizes = []
+    for epoch in range(3):
+        first, second = next(
+            iter(view_loader(_gradient_images(8), params, epoch, torch.device("cpu")))
+        )
+        assert first.shape == second.shape
+        sizes.append(tuple(first.shape[-3:]))
+    assert sizes == [(3, 16, 16), (3, 24, 24), (3, 32, 32)]

@@ -90,6 +90,13 @@ def test_set_overrides_are_typed_nested_and_validated(tmp_path: Path) -> None:
     assert params.pretrain.augment.flip_p == 0.25
     assert params.data.train_per_class is None
     assert load_params(path).pretrain.epochs != 7  # the file is not changed
+    ramp = ["pretrain.progressive_resize.min_size=16", "pretrain.progressive_resize.ramp_start=0"]
+    ramped = load_params(path, [*ramp, "pretrain.progressive_resize.ramp_end=1"])
+    assert load_params(path).pretrain.progressive_resize is None  # a null section, started
+    assert ramped.pretrain.progressive_resize is not None
+    assert ramped.pretrain.progressive_resize.min_size == 16
+    with pytest.raises(ConfigError, match=r"progressive_resize\.ramp_end: Field required"):
+        load_params(path, ramp)
     with pytest.raises(ConfigError, match=r"with --set pretrain\.nope=1: pretrain\.nope: Extra"):
         load_params(path, ["pretrain.nope=1"])
     with pytest.raises(ConfigError, match=r"pretrain\.epochs: Input should be greater"):

@@ -1,4 +1,5 @@
-"""Warm-up + cosine schedule values and LARS against its update formula."""
+"""Warm-up + cosine schedule values, the progressive-resizing ramp, and LARS against its update
+formula."""
 
 import itertools
 import math
@@ -6,8 +7,9 @@ import math
 import pytest
 import torch
 
+from selfsup.config import PretrainParams, ProgressiveResize
 from selfsup.train.lars import LARS
-from selfsup.train.schedule import warmup_cosine
+from selfsup.train.schedule import view_size, warmup_cosine
 
 
 def test_warmup_is_linear_then_cosine_reaches_zero() -> None:
@@ -24,6 +26,33 @@ def test_warmup_is_linear_then_cosine_reaches_zero() -> None:
 def test_no_warmup_starts_at_full_rate() -> None:
     assert warmup_cosine(0, 50, 0) == pytest.approx(1.0)
     assert warmup_cosine(25, 50, 0) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_view_size_holds_then_ramps_linearly_to_full_size() -> None:
+    ramp = ProgressiveResize(min_size=16, ramp_start=1, ramp_end=5, multiple=4)
+    # epochs 0-1 at 16; 2, 3, 4 at 16 + (e-1)/4 * 16 = 20, 24, 28; from 5 on the full 32
+    assert [view_size(e, 32, ramp) for e in range(8)] == [16, 16, 20, 24, 28, 32, 32, 32]
+    assert [view_size(e, 32, None) for e in range(3)] == [32, 32, 32]
+
+
+def test_view_size_rounds_down_to_the_multiple_and_never_exceeds_the_images() -> None:
+    ramp = ProgressiveResize(min_size=24, ramp_start=0, ramp_end=3, multiple=8)
+    # 24 + e/3 * 8 = 26.67 and 29.33 round down to 24: only the full size is a larger multiple
+    assert [view_size(e, 32, ramp) for e in range(4)] == [24, 24, 24, 32]
+    assert view_size(0, 20, ramp) == 20  # images smaller than min_size are never upsampled
+
+
+@pytest.mark.parametrize(
+    ("ramp", "epochs", "message"),
+    [
+        ({"min_size": 16, "ramp_start": 3, "ramp_end": 3}, 8, "must come after"),
+        ({"min_size": 16, "ramp_start": 0, "ramp_end": 8}, 8, "no epoch of the 8 at full size"),
+        ({"min_size": 4, "ramp_start": 0, "ramp_end": 2}, 8, "greater than or equal to 8"),
+    ],
+)
+def test_bad_ramps_are_clear_errors(ramp: dict[str, int], epochs: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PretrainParams(epochs=epochs, progressive_resize=ramp)  # type: ignore[arg-type]
 
 
 def test_lars_first_step_matches_formula() -> None:

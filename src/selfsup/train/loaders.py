@@ -20,6 +20,7 @@ from selfsup.data.shards import Split, load_split
 from selfsup.errors import ConfigError
 from selfsup.train import distributed
 from selfsup.train.pairs import PairViews
+from selfsup.train.schedule import view_size
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -85,8 +86,9 @@ def view_loader(
     (per image in ``Dataset.__getitem__``, or per batch in ``collate_fn``); both run in workers.
     With ``augment.placement=device`` it yields the uint8 images and the step makes the views.
     ``batches`` replaces the shuffled batches (G-SimCLR's distinct-pseudo-label batches, global;
-    each rank takes its share of every batch)."""
-    size = int(images.shape[-1])
+    each rank takes its share of every batch). The views' size is the epoch's
+    (``pretrain.progressive_resize``)."""
+    size = view_size(epoch, int(images.shape[-1]), params.progressive_resize)
     options = _loader_options(len(images), params, epoch, device, job)
     if batches is not None:
         for key in ("batch_size", "shuffle", "sampler", "drop_last", "generator"):

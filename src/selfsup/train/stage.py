@@ -177,6 +177,11 @@ def _run(
             "pretrain.method=%s does not train on mined pairs: %s is not read", params.method, pairs
         )
         pairs = None
+    if params.progressive_resize is not None and not kind.makes_views:
+        raise ConfigError(
+            f"pretrain.progressive_resize sizes augmented views; pretrain.method={params.method}"
+            " trains on no views: set progressive_resize to null"
+        )
     method = kind(ctx, dataset, pairs)
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")
     key = run_key(params, ":".join(method.lineage.values()))

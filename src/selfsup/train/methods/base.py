@@ -80,6 +80,8 @@ class Method(ABC):
 
     reads_pairs: ClassVar[bool] = False
     """Whether ``--pairs`` (a mined dataset) is read; other methods ignore it."""
+    makes_views: ClassVar[bool] = False
+    """Whether it trains on augmented views (which ``pretrain.progressive_resize`` sizes)."""
 
     def __init__(self, ctx: Context, data: Path, pairs: Path | None) -> None:
         self.ctx, self.params = ctx, ctx.params

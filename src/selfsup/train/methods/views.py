@@ -18,7 +18,6 @@ from selfsup.data.augment_batched import BatchTwoViews
 from selfsup.data.shards import read_dataset_manifest
 from selfsup.losses import nt_xent
 from selfsup.losses.groco import groco_loss, same_image_mask
-from selfsup.models import Encoder
 from selfsup.train import distributed
 from selfsup.train.gsimclr import DistinctLabelBatches, pseudo_label_split
 from selfsup.train.loaders import (
@@ -28,11 +27,14 @@ from selfsup.train.loaders import (
     training_split,
     view_loader,
 )
-from selfsup.train.methods.base import Context, Method, Model, project
+from selfsup.train.methods.base import Context, Method, project
+from selfsup.train.schedule import view_size
 
 
 class Simclr(Method):
     """NT-Xent on the two views of each image of the train split (its ``max_images`` subset)."""
+
+    makes_views = True
 
     def __init__(self, ctx: Context, data: Path, pairs: Path | None) -> None:
         super().__init__(ctx, data, pairs)
@@ -43,11 +45,12 @@ class Simclr(Method):
         self.steps_per_epoch = len(self.images) // self.params.batch_size
         self.views: BatchTwoViews | None = None
 
-    def build(self, encoder: Encoder) -> Model:
-        model = super().build(encoder)
-        if self.ctx.fast.device_views:
-            self.views = BatchTwoViews(int(self.images.shape[-1]), self.params.augment)
-        return model
+    def device_views(self, epoch: int) -> BatchTwoViews | None:
+        """The step's view maker with ``augment.placement=device`` (at the epoch's size)."""
+        if not self.ctx.fast.device_views:
+            return None
+        size = view_size(epoch, int(self.images.shape[-1]), self.params.progressive_resize)
+        return BatchTwoViews(size, self.params.augment)
 
     def sampler(self, epoch: int) -> Sampler[list[int]] | None:
         """Global batches replacing the shuffled ones (None: shuffled)."""
@@ -55,6 +58,7 @@ class Simclr(Method):
 
     def batches(self, epoch: int) -> DataLoader[Any]:
         c = self.ctx
+        self.views = self.device_views(epoch)
         return view_loader(self.images, self.params, epoch, c.device, c.job, self.sampler(epoch))
 
     def two_views(self, batch: Any) -> torch.Tensor:
