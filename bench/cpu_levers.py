@@ -47,11 +47,11 @@ from selfsup.train import accel
 from selfsup.train import stage as pretrain
 
 BASELINE = "fp32"
-# Every arm spells out the three options the default profile changed in issue 18, so the arms
+# Every arm spells out the four options the default profile changed in issue 18, so the arms
 # mean the same whatever the defaults are: the baseline is the recipe before it (fp32, NCHW, one
-# DataLoader worker making the views).
-_FP32 = ["precision=fp32", "channels_last=false", "num_workers=1"]
-_FAST = ["precision=bf16", "channels_last=true", "num_workers=1"]
+# DataLoader worker making the views, full-size views in every epoch).
+_FP32 = ["precision=fp32", "channels_last=false", "num_workers=1", "progressive_resize=null"]
+_FAST = ["precision=bf16", "channels_last=true", "num_workers=1", "progressive_resize=null"]
 ARMS: dict[str, list[str]] = {
     "fp32": _FP32,
     "bf16": ["precision=bf16", "channels_last=false", "num_workers=1"],
@@ -62,6 +62,14 @@ ARMS: dict[str, list[str]] = {
     "bf16+cl+torchvision-views": [*_FAST, "augment.backend=torchvision"],
     "bf16+cl+workers0": [*_FAST, "num_workers=0"],
     "bf16+cl+batch512-lars": [*_FAST, "batch_size=512", "optimizer=lars"],
+    # The default since issue 18: the first half of the epochs at 24 px (BENCHMARKS.md).
+    "bf16+cl+workers0+progressive24": [
+        *_FAST,
+        "num_workers=0",
+        "progressive_resize.min_size=24",
+        "progressive_resize.hold=0.5",
+        "progressive_resize.ramp=0",
+    ],
 }
 
 

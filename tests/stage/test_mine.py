@@ -170,10 +170,13 @@ def _weights(model: Path) -> dict[str, torch.Tensor]:
 
 
 def test_triplet_pretraining_on_mined_pairs_is_deterministic(
-    mined: tuple[Path, dict[str, Any]], tmp_path: Path
+    mined: tuple[Path, dict[str, Any]], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     params = TRAIN.model_copy(update={"method": "triplet"})
-    metrics = pretrain.run(mined[0], params=params, out=tmp_path / "a")
+    assert params.progressive_resize is not None  # the default's, which sizes views only
+    with caplog.at_level("INFO", logger="selfsup.pretrain"):
+        metrics = pretrain.run(mined[0], params=params, out=tmp_path / "a")
+    assert "trains on no augmented views: pretrain.progressive_resize is not used" in caplog.text
     assert metrics["method"] == "triplet" and metrics["mined_pairs"] == 32  # max_images pairs
     assert sum(mined[1]["edges"].values()) > 32
     assert all(np.isfinite(metrics["loss_per_epoch"]))

@@ -69,7 +69,7 @@ def test_batched_backend_without_randomness_is_the_identity() -> None:
 
 @pytest.mark.parametrize("backend", ["torchvision", "kornia"])
 def test_loader_views_take_the_epochs_progressive_size(backend: str) -> None:
-    ramp = ProgressiveResize(min_size=16, ramp_start=0, ramp_end=2, multiple=4)
+    ramp = ProgressiveResize(min_size=16, hold=0.2, ramp=0.6, multiple=4)
     augment = AugmentParams(backend=backend)  # type: ignore[arg-type]
     params = PretrainParams(epochs=3, batch_size=4, progressive_resize=ramp, augment=augment)
     sizes = []
@@ -79,4 +79,5 @@ def test_loader_views_take_the_epochs_progressive_size(backend: str) -> None:
         )
         assert first.shape == second.shape
         sizes.append(tuple(first.shape[-3:]))
-    assert sizes == [(3, 16, 16), (3, 24, 24), (3, 32, 32)]
+    # epoch 1 of 3: 16 + (1/3 - 0.2) / 0.6 * 16 = 19.6 → 16; the last epoch is full size
+    assert sizes == [(3, 16, 16), (3, 16, 16), (3, 32, 32)]

@@ -90,12 +90,12 @@ def test_set_overrides_are_typed_nested_and_validated(tmp_path: Path) -> None:
     assert params.pretrain.augment.flip_p == 0.25
     assert params.data.train_per_class is None
     assert load_params(path).pretrain.epochs != 7  # the file is not changed
-    ramp = ["pretrain.progressive_resize.min_size=16", "pretrain.progressive_resize.ramp_start=0"]
-    ramped = load_params(path, [*ramp, "pretrain.progressive_resize.ramp_end=1"])
-    assert load_params(path).pretrain.progressive_resize is None  # a null section, started
+    ramp = ["pretrain.progressive_resize.min_size=16", "pretrain.progressive_resize.ramp=0.25"]
+    ramped = load_params(path, [*ramp, "pretrain.progressive_resize.hold=0.5"])
+    assert load_params(path).pretrain.progressive_resize is None  # tiny's null section, started
     assert ramped.pretrain.progressive_resize is not None
     assert ramped.pretrain.progressive_resize.min_size == 16
-    with pytest.raises(ConfigError, match=r"progressive_resize\.ramp_end: Field required"):
+    with pytest.raises(ConfigError, match=r"progressive_resize\.hold: Field required"):
         load_params(path, ramp)
     with pytest.raises(ConfigError, match=r"with --set pretrain\.nope=1: pretrain\.nope: Extra"):
         load_params(path, ["pretrain.nope=1"])

@@ -29,30 +29,39 @@ def test_no_warmup_starts_at_full_rate() -> None:
 
 
 def test_view_size_holds_then_ramps_linearly_to_full_size() -> None:
-    ramp = ProgressiveResize(min_size=16, ramp_start=1, ramp_end=5, multiple=4)
-    # epochs 0-1 at 16; 2, 3, 4 at 16 + (e-1)/4 * 16 = 20, 24, 28; from 5 on the full 32
-    assert [view_size(e, 32, ramp) for e in range(8)] == [16, 16, 20, 24, 28, 32, 32, 32]
-    assert [view_size(e, 32, None) for e in range(3)] == [32, 32, 32]
+    ramp = ProgressiveResize(min_size=16, hold=0.25, ramp=0.5, multiple=4)
+    # 8 epochs, p = e/8: 0 and 1 hold 16; 2, 3, 4, 5 grow 16 + (p - 0.25)/0.5 * 16 = 16, 20, 24,
+    # 28; from p = 0.75 on the full 32
+    assert [view_size(e, 8, 32, ramp) for e in range(8)] == [16, 16, 16, 20, 24, 28, 32, 32]
+    assert [view_size(e, 8, 32, None) for e in range(3)] == [32, 32, 32]
 
 
-def test_view_size_rounds_down_to_the_multiple_and_never_exceeds_the_images() -> None:
-    ramp = ProgressiveResize(min_size=24, ramp_start=0, ramp_end=3, multiple=8)
-    # 24 + e/3 * 8 = 26.67 and 29.33 round down to 24: only the full size is a larger multiple
-    assert [view_size(e, 32, ramp) for e in range(4)] == [24, 24, 24, 32]
-    assert view_size(0, 20, ramp) == 20  # images smaller than min_size are never upsampled
+def test_view_size_default_halves_and_always_ends_at_full_size() -> None:
+    default = PretrainParams().progressive_resize
+    assert default == ProgressiveResize(min_size=24, hold=0.5)
+    assert [view_size(e, 8, 32, default) for e in range(8)] == [24] * 4 + [32] * 4
+    assert [view_size(e, 2, 32, default) for e in range(2)] == [24, 32]
+    assert view_size(0, 1, 32, default) == 32  # one epoch: it is the last
+    assert view_size(0, 8, 20, default) == 20  # images smaller than min_size: never upsampled
+
+
+def test_view_size_rounds_down_to_the_multiple() -> None:
+    ramp = ProgressiveResize(min_size=24, hold=0.25, ramp=0.5, multiple=8)
+    # 24 + (p - 0.25)/0.5 * 8 gives 24, 26, 28, 30 on the ramp: all round down to 24
+    assert [view_size(e, 8, 32, ramp) for e in range(8)] == [24] * 6 + [32] * 2
 
 
 @pytest.mark.parametrize(
-    ("ramp", "epochs", "message"),
+    ("ramp", "message"),
     [
-        ({"min_size": 16, "ramp_start": 3, "ramp_end": 3}, 8, "must come after"),
-        ({"min_size": 16, "ramp_start": 0, "ramp_end": 8}, 8, "no epoch of the 8 at full size"),
-        ({"min_size": 4, "ramp_start": 0, "ramp_end": 2}, 8, "greater than or equal to 8"),
+        ({"min_size": 16, "hold": 0.75, "ramp": 0.5}, "exceeds 1"),
+        ({"min_size": 16, "hold": 0.0}, "greater than 0"),
+        ({"min_size": 4, "hold": 0.5}, "greater than or equal to 8"),
     ],
 )
-def test_bad_ramps_are_clear_errors(ramp: dict[str, int], epochs: int, message: str) -> None:
+def test_bad_ramps_are_clear_errors(ramp: dict[str, float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        PretrainParams(epochs=epochs, progressive_resize=ramp)  # type: ignore[arg-type]
+        PretrainParams(progressive_resize=ramp)  # type: ignore[arg-type]
 
 
 def test_lars_first_step_matches_formula() -> None:

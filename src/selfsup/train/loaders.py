@@ -88,7 +88,7 @@ def view_loader(
     ``batches`` replaces the shuffled batches (G-SimCLR's distinct-pseudo-label batches, global;
     each rank takes its share of every batch). The views' size is the epoch's
     (``pretrain.progressive_resize``)."""
-    size = view_size(epoch, int(images.shape[-1]), params.progressive_resize)
+    size = view_size(epoch, params.epochs, int(images.shape[-1]), params.progressive_resize)
     options = _loader_options(len(images), params, epoch, device, job)
     if batches is not None:
         for key in ("batch_size", "shuffle", "sampler", "drop_last", "generator"):

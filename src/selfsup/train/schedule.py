@@ -18,15 +18,21 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def view_size(epoch: int, full: int, ramp: ProgressiveResize | None) -> int:
-    """The side (px) of epoch ``epoch``'s views of ``full``-px images: ``min_size`` up to
-    ``ramp_start``, ``full`` from ``ramp_end``, linear between (rounded down to ``multiple``,
-    never below ``min_size``). A function of the epoch alone, so a resumed run makes the same."""
-    if ramp is None or epoch >= ramp.ramp_end:
+def view_size(epoch: int, epochs: int, full: int, ramp: ProgressiveResize | None) -> int:
+    """The side (px) of epoch ``epoch``'s views (0-based, of ``epochs``) of ``full``-px images.
+
+    With progress ``p = epoch / epochs``: ``min_size`` while ``p < hold``, then linear up to
+    ``full`` over the next ``ramp`` share (rounded down to ``multiple``, never below
+    ``min_size``), then ``full``; the last epoch is always ``full``. A function of the epoch
+    alone, so a resumed run makes the same views.
+    """
+    if ramp is None or epoch >= epochs - 1:
         return full
     low = min(ramp.min_size, full)
-    if epoch <= ramp.ramp_start:
+    progress = epoch / epochs
+    if progress < ramp.hold:
         return low
-    fraction = (epoch - ramp.ramp_start) / (ramp.ramp_end - ramp.ramp_start)
-    size = low + fraction * (full - low)
+    if progress >= ramp.hold + ramp.ramp:
+        return full
+    size = low + (progress - ramp.hold) / ramp.ramp * (full - low)
     return min(full, max(low, int(size) // ramp.multiple * ramp.multiple))

@@ -178,9 +178,10 @@ def _run(
         )
         pairs = None
     if params.progressive_resize is not None and not kind.makes_views:
-        raise ConfigError(
-            f"pretrain.progressive_resize sizes augmented views; pretrain.method={params.method}"
-            " trains on no views: set progressive_resize to null"
+        log.info(
+            "pretrain.method=%s trains on no augmented views: pretrain.progressive_resize is"
+            " not used",
+            params.method,
         )
     method = kind(ctx, dataset, pairs)
     root = Path(checkpoints) if checkpoints else out.with_name(out.name + ".ckpt")

@@ -49,7 +49,9 @@ class Simclr(Method):
         """The step's view maker with ``augment.placement=device`` (at the epoch's size)."""
         if not self.ctx.fast.device_views:
             return None
-        size = view_size(epoch, int(self.images.shape[-1]), self.params.progressive_resize)
+        size = view_size(
+            epoch, self.params.epochs, int(self.images.shape[-1]), self.params.progressive_resize
+        )
         return BatchTwoViews(size, self.params.augment)
 
     def sampler(self, epoch: int) -> Sampler[list[int]] | None:
