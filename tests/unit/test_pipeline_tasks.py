@@ -43,8 +43,9 @@ def test_section_arguments_keep_a_null_that_overrides_a_default() -> None:
     assert "real_images" not in arguments["distill"]  # KFP structs cannot hold null ...
     assert arguments["distill"][tasks.NULLS_KEY] == ["real_images"]  # ... so it is listed instead
     assert tasks.section_params("distill", arguments["distill"]).real_images is None
-    for section in ("data", "pretrain"):  # a null that is the default is simply left out
-        assert tasks.NULLS_KEY not in arguments[section]
+    # The gpu profile's null over the default progressive-resizing schedule is listed too ...
+    assert arguments["pretrain"][tasks.NULLS_KEY] == ["progressive_resize"]
+    assert tasks.NULLS_KEY not in arguments["data"]  # ... a null that is the default is left out
     assert "archive" not in arguments["data"] and "max_images" not in arguments["pretrain"]
     for section, values in arguments.items():  # and every section round-trips to the same params
         assert tasks.section_params(section, values) == getattr(params, section)
